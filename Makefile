@@ -1,0 +1,29 @@
+# Two commands: `make demo` runs the embedded demo world end to end, `make test` runs the tests.
+# Both create .venv and install the pinned dependencies (requirements.lock) when missing.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+
+.PHONY: demo test test-fast dryrun clean-demo
+
+$(BIN)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+demo: $(BIN)/.installed
+	HF_HUB_OFFLINE=1 $(BIN)/snakemake --profile profiles/demo --cores $(CORES)
+
+test: $(BIN)/.installed
+	$(BIN)/pytest
+
+test-fast: $(BIN)/.installed
+	$(BIN)/pytest -m "not e2e and not slurm"
+
+dryrun: $(BIN)/.installed
+	HF_HUB_OFFLINE=1 $(BIN)/snakemake -n --quiet rules
+
+clean-demo:
+	rm -rf results logs benchmarks .snakemake

@@ -1,0 +1,1 @@
+"""Speedy Gonzales: fine-tuning, teacher caching, distillation and benchmarks for Spanish models."""
