@@ -1,0 +1,39 @@
+"""Shared fixtures: the demo world built once per test session under a temporary folder."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from speedy.demo import build_demo_model, write_demo_dataset
+
+DEMO_CONFIG = yaml.safe_load((Path(__file__).parents[1] / "config" / "demo.yaml").read_text(encoding="utf-8"))
+
+
+def demo_config(root: Path) -> dict:
+    """config/demo.yaml with its results/ paths moved under `root`."""
+    config = copy.deepcopy(DEMO_CONFIG)
+    for entry in config["datasets"].values():
+        for spec in entry["splits"].values():
+            spec["path"] = str(root / spec["path"])
+    for entry in config["models"].values():
+        entry["pretrained"] = str(root / entry["pretrained"])
+    return config
+
+
+@pytest.fixture(scope="session")
+def data_demo(tmp_path_factory) -> dict:
+    """The demo datasets and the five tiny models, built once under a temporary folder."""
+    config = demo_config(tmp_path_factory.mktemp("demo"))
+    for dataset, entry in config["datasets"].items():
+        for split, spec in entry["splits"].items():
+            write_demo_dataset(dataset, split, spec["path"], spec["format"], config["seed"])
+    train = [entry["splits"]["train"]["path"] for entry in config["datasets"].values()]
+    for entry in config["models"].values():
+        build_demo_model(entry["family"], entry["arch"], train, entry["pretrained"], config["seed"])
+    return config
+
+
