@@ -1,0 +1,257 @@
+"""The paper's Tables 1-8 and Figure 1, built from the workflow's score, teacher and benchmark files."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+from pandas.api.types import is_numeric_dtype
+
+from speedy.config import Config, student_names
+from speedy.metrics import MAIN_METRIC
+
+Record = dict[str, Any]
+Cell = float | str | None
+
+MACS_COLUMNS = ["model", "family", "params", "macs", "speedup"]
+SCORE_KEYS = ("dataset", "model", "kind", "metric", "test")
+ABLATION_TABLES = {"table5": "classification", "table6": "token", "table7": "qa"}
+
+
+# ------------------------------------------------------------------ reading and writing
+def read_json(path: str | Path) -> Any:
+    """The parsed content of a JSON file."""
+    with open(path, encoding="utf-8") as stream:
+        return json.load(stream)
+
+
+def load_scores(paths: Sequence[str | Path]) -> list[Record]:
+    """Scores files, each checked for the keys the tables read (errors name the file)."""
+    scores = []
+    for path in paths:
+        score = read_json(path)
+        missing = [key for key in SCORE_KEYS if key not in score]
+        if missing:
+            raise ValueError(f"{path}: scores file lacks key(s) {missing}")
+        if score["metric"] not in MAIN_METRIC:
+            raise ValueError(f"{path}: unknown metric {score['metric']!r}")
+        needed = ["f1", "exact_match"] if score["metric"] == "squad" else [MAIN_METRIC[score["metric"]]]
+        if any(key not in score["test"] for key in needed):
+            raise ValueError(f"{path}: `test` needs {needed} for metric {score['metric']!r}")
+        scores.append(score)
+    return scores
+
+
+def load_macs(path: str | Path) -> pd.DataFrame:
+    """results/bench/macs.csv, checked to have exactly the columns model,family,params,macs,speedup."""
+    macs = pd.read_csv(path)
+    if list(macs.columns) != MACS_COLUMNS:
+        raise ValueError(f"{path}: columns are {list(macs.columns)}, expected {MACS_COLUMNS}")
+    return macs
+
+
+def _markdown_cell(value: Any) -> str:
+    if pd.isna(value):
+        return ""
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def write_table(df: pd.DataFrame, csv_path: str | Path, md_path: str | Path) -> None:
+    """Write a table as CSV and as a Markdown pipe table (floats with 2 decimals, missing cells empty)."""
+    for path in (csv_path, md_path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(csv_path, index=False)
+    cells = df.astype(object).map(_markdown_cell)
+    align = ["right" if is_numeric_dtype(df[column]) else "left" for column in df.columns]
+    markdown = cells.to_markdown(index=False, disable_numparse=True, colalign=align)
+    Path(md_path).write_text(markdown + "\n", encoding="utf-8")
+
+
+# ------------------------------------------------------------------ score cells
+def _index(scores: Sequence[Record], what: str) -> dict[tuple[str, str], Record]:
+    """Scores keyed by (dataset, model); a second entry for the same pair is an error."""
+    index: dict[tuple[str, str], Record] = {}
+    for score in scores:
+        key = (score["dataset"], score["model"])
+        if key in index:
+            raise ValueError(f"{what} scores: two entries for dataset {key[0]!r}, model {key[1]!r}")
+        index[key] = score
+    return index
+
+
+def main_score(score: Record) -> float:
+    """The main test metric of a scores record (accuracy, or F1 for token and QA tasks)."""
+    return float(score["test"][MAIN_METRIC[score["metric"]]])
+
+
+def score_cell(score: Record | None) -> Cell:
+    """A table cell: the main test metric rounded to 2 decimals, or "F1 / EM" for QA; None when missing."""
+    if score is None:
+        return None
+    if score["metric"] == "squad":
+        return f"{score['test']['f1']:.2f} / {score['test']['exact_match']:.2f}"
+    return round(main_score(score), 2)
+
+
+def _datasets(config: Config, task: str | None = None) -> list[str]:
+    """The config's datasets in order, optionally only those of one task type."""
+    return [d for d, entry in config["datasets"].items() if task is None or entry["task"] == task]
+
+
+# ------------------------------------------------------------------ tables
+def table1(speed: Sequence[Record]) -> pd.DataFrame:
+    """Inference speed: one row per model, inferences per second and mean ± SD ms per device."""
+    rows: dict[str, Record] = {}
+    for record in speed:
+        row = rows.setdefault(record["model"], {"model": record["model"]})
+        device = record["device"]
+        if f"{device} inferences/s" in row:
+            raise ValueError(f"speed: two entries for model {record['model']!r} on device {device!r}")
+        row[f"{device} inferences/s"] = round(float(record["inferences_per_s"]), 2)
+        row[f"{device} ms"] = f"{record['mean_ms']:.2f} ± {record['sd_ms']:.2f}"
+    return pd.DataFrame(list(rows.values()))
+
+
+def table2(finetuned: Sequence[Record], distilled: Sequence[Record], config: Config) -> pd.DataFrame:
+    """Test scores: every candidate fine-tuned (FT), then every student distilled (KD); a column per dataset."""
+    datasets = _datasets(config)
+    rows = []
+    for method, models, scores in (
+        ("FT", config["candidates"], _index(finetuned, "finetuned")),
+        ("KD", student_names(config), _index(distilled, "distilled")),
+    ):
+        for model in models:
+            rows.append({"model": model, "method": method} | {d: score_cell(scores.get((d, model))) for d in datasets})
+    return pd.DataFrame(rows, columns=["model", "method", *datasets])
+
+
+def table3(
+    macs: pd.DataFrame, finetuned: Sequence[Record], distilled: Sequence[Record], config: Config
+) -> pd.DataFrame:
+    """Size, speedup and global score (mean main test metric over all datasets: KD for students, FT otherwise)."""
+    datasets, students = _datasets(config), set(student_names(config))
+    ft, kd = _index(finetuned, "finetuned"), _index(distilled, "distilled")
+    rows = []
+    for entry in macs.itertuples(index=False):
+        scores = kd if entry.model in students else ft
+        found = [scores[(d, entry.model)] for d in datasets if (d, entry.model) in scores]
+        score = round(statistics.fmean(map(main_score, found)), 2) if len(found) == len(datasets) else None
+        rows.append(
+            {
+                "model": entry.model,
+                "params (M)": round(entry.params / 1e6, 2),
+                "speedup": f"x{entry.speedup:.1f}",
+                "global score": score,
+            }
+        )
+    return pd.DataFrame(rows, columns=["model", "params (M)", "speedup", "global score"])
+
+
+def table4(teachers: Sequence[Record]) -> pd.DataFrame:
+    """Selected teachers: per dataset, the model, its grid point and its validation loss."""
+    rows = [
+        {"dataset": t["dataset"], "teacher": t["model"]}
+        | {key: str(value) for key, value in t["grid"].items()}
+        | {"validation_loss": round(float(t["validation_loss"]), 2)}
+        for t in teachers
+    ]
+    return pd.DataFrame(rows)
+
+
+def table_ablation(
+    finetuned: Sequence[Record], distilled: Sequence[Record], config: Config, task: str
+) -> pd.DataFrame:
+    """Students fine-tuned (FT) against distilled (KD) on the datasets of one task type, with Δ = KD − FT."""
+    datasets = _datasets(config, task)
+    if not datasets:
+        raise ValueError(f"no dataset of task type {task!r} in the config")
+    ft, kd = _index(finetuned, "finetuned"), _index(distilled, "distilled")
+    rows = []
+    for model in student_names(config):
+        row: dict[str, Cell] = {"model": model}
+        for d in datasets:
+            plain, student = ft.get((d, model)), kd.get((d, model))
+            row[f"{d} FT"], row[f"{d} KD"] = score_cell(plain), score_cell(student)
+            both = plain is not None and student is not None
+            row[f"{d} Δ"] = round(main_score(student) - main_score(plain), 2) if both else None
+        rows.append(row)
+    columns = ["model", *(f"{d} {part}" for d in datasets for part in ("FT", "KD", "Δ"))]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _runs(kd_cache: Record, key: str) -> list[float]:
+    values = kd_cache.get(key)
+    if not isinstance(values, list) or len(values) < 2:
+        raise ValueError(f"kd_cache: {key!r} must list one time per run, at least 2 runs (got {values!r})")
+    return [float(v) for v in values]
+
+
+def table8(kd_cache: Record) -> pd.DataFrame:
+    """Distillation time with and without the teacher cache, and the floor F_t + E·F_s (mean and sample SD)."""
+    epochs = kd_cache["epochs"]
+    floor = [t + epochs * s for t, s in zip(_runs(kd_cache, "teacher_pass_s"), _runs(kd_cache, "student_epoch_s"))]
+    settings = {
+        "with cache": _runs(kd_cache, "cached_kd_s"),
+        "without cache": _runs(kd_cache, "uncached_kd_s"),
+        "floor F_t + E·F_s": floor,
+    }
+    if len({len(times) for times in settings.values()}) != 1:
+        raise ValueError("kd_cache: the per-run lists have different lengths")
+    uncached, floor_mean = statistics.fmean(settings["without cache"]), statistics.fmean(floor)
+    rows = []
+    for setting, times in settings.items():
+        mean = statistics.fmean(times)
+        rows.append(
+            {
+                "setting": setting,
+                "mean_s": round(mean, 2),
+                "sd_s": round(statistics.stdev(times), 2),
+                "speedup": round(uncached / mean, 2),
+                "ratio_to_floor": round(mean / floor_mean, 2),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def figure1(macs: pd.DataFrame, png: str | Path, pdf: str | Path) -> None:
+    """Figure 1: parameters against MACs on log axes, one labelled point per model, as PNG and PDF."""
+    figure = Figure(figsize=(7, 5), layout="constrained")
+    axes = figure.add_subplot()
+    axes.scatter(macs["params"], macs["macs"])
+    for entry in macs.itertuples(index=False):
+        axes.annotate(entry.model, (entry.params, entry.macs), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    axes.set(xscale="log", yscale="log", xlabel="parameters", ylabel="MACs")
+    axes.grid(True, which="major", alpha=0.3)
+    for path in (png, pdf):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=150)
+
+
+# ------------------------------------------------------------------ entry point for scripts/make_table.py
+def _paths(value: str | Sequence[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def build_table(name: str, inputs: Mapping[str, Any], config: Config, task: str | None = None) -> pd.DataFrame:
+    """Table `name` (table1 .. table8) from the named inputs of its Snakemake rule."""
+    if name == "table1":
+        return table1([read_json(p) for p in _paths(inputs["speed"])])
+    if name == "table4":
+        return table4([read_json(p) for p in _paths(inputs["teachers"])])
+    if name == "table8":
+        return table8(read_json(inputs["kd_cache"]))
+    if name not in ("table2", "table3", *ABLATION_TABLES):
+        raise ValueError(f"unknown table {name!r}; expected table1 .. table8")
+    finetuned, distilled = load_scores(_paths(inputs["finetuned"])), load_scores(_paths(inputs["distilled"]))
+    if name == "table2":
+        return table2(finetuned, distilled, config)
+    if name == "table3":
+        return table3(load_macs(inputs["macs"]), finetuned, distilled, config)
+    if task is None:
+        raise ValueError(f"{name} needs a task type ({ABLATION_TABLES[name]!r})")
+    return table_ablation(finetuned, distilled, config, task)

@@ -1,0 +1,220 @@
+"""Tables and Figure 1 built from small hand-written score, teacher and benchmark files."""
+
+import json
+import runpy
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from snakemake.iocontainers import InputFiles, Log, Namedlist, OutputFiles
+
+from speedy.tables import (
+    build_table,
+    figure1,
+    load_scores,
+    table1,
+    table2,
+    table3,
+    table4,
+    table8,
+    table_ablation,
+    write_table,
+)
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "make_table.py"
+CONFIG = {
+    "datasets": {
+        "xnli": {"task": "classification", "metric": "accuracy"},
+        "ner": {"task": "token", "metric": "ner_f1"},
+        "mlqa": {"task": "qa", "metric": "squad"},
+    },
+    "candidates": ["beto", "tiny"],
+    "students": {"tiny": ["tiny"], "cut_from": "base", "layers": [2]},
+}
+TESTS = {
+    "accuracy": lambda v: {"accuracy": v},
+    "ner_f1": lambda v: {"f1": v, "precision": v, "recall": v},
+    "squad": lambda v: {"f1": v, "exact_match": v - 11.2, "mlqa_f1": v, "mlqa_exact_match": v},
+}
+
+
+def score(kind, dataset, model, value):
+    """A scores record as results/scores/{kind}/{dataset}/{model}.json holds it."""
+    metric = CONFIG["datasets"][dataset]["metric"]
+    return {"dataset": dataset, "model": model, "kind": kind, "metric": metric, "test": TESTS[metric](value)}
+
+
+FINETUNED = [
+    score("finetuned", "xnli", "beto", 79.9),
+    score("finetuned", "ner", "beto", 88.123),
+    score("finetuned", "mlqa", "beto", 81.2),  # EM 70.0
+    score("finetuned", "xnli", "tiny", 60.0),
+    score("finetuned", "ner", "tiny", 70.0),
+    score("finetuned", "mlqa", "tiny", 40.0),
+    score("finetuned", "xnli", "base-2", 62.5),
+    score("finetuned", "mlqa", "base-2", 45.0),
+]
+DISTILLED = [
+    score("distilled", "xnli", "tiny", 65.0),
+    score("distilled", "ner", "tiny", 72.0),
+    score("distilled", "mlqa", "tiny", 50.0),
+    score("distilled", "xnli", "base-2", 66.25),
+]
+MACS = pd.DataFrame(
+    {
+        "model": ["beto", "tiny", "base-2"],
+        "family": ["bert", "albert", "albert"],
+        "params": [110_000_000, 5_123_456, 11_000_000],
+        "macs": [2.2e10, 1.2e9, 3.0e9],
+        "speedup": [1.0, 18.33, 7.34],
+    }
+)
+
+
+def write_json(path, content):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(content), encoding="utf-8")
+    return str(path)
+
+
+def score_files(tmp_path, scores):
+    return [write_json(tmp_path / s["kind"] / s["dataset"] / f"{s['model']}.json", s) for s in scores]
+
+
+def test_table2_rows_and_cells():
+    table = table2(FINETUNED, DISTILLED, CONFIG).set_index(["model", "method"])
+    assert list(table.index) == [("beto", "FT"), ("tiny", "FT"), ("tiny", "KD"), ("base-2", "KD")]
+    assert list(table.columns) == ["xnli", "ner", "mlqa"]
+    assert table.loc[("beto", "FT"), "xnli"] == 79.9
+    assert table.loc[("beto", "FT"), "ner"] == 88.12
+    assert table.loc[("beto", "FT"), "mlqa"] == "81.20 / 70.00"
+    assert table.loc[("tiny", "KD"), "mlqa"] == "50.00 / 38.80"
+    assert pd.isna(table.loc[("base-2", "KD"), "ner"])  # base-2 FT rows are the ablation, not Table 2
+
+
+def test_duplicate_scores_are_an_error():
+    with pytest.raises(ValueError, match="two entries for dataset 'xnli', model 'beto'"):
+        table2(FINETUNED + FINETUNED[:1], DISTILLED, CONFIG)
+
+
+def test_ablation_delta_is_kd_minus_ft():
+    table = table_ablation(FINETUNED, DISTILLED, CONFIG, "classification").set_index("model")
+    assert list(table.columns) == ["xnli FT", "xnli KD", "xnli Δ"]
+    assert list(table.index) == ["tiny", "base-2"]
+    assert table.loc["tiny", "xnli Δ"] == 5.0
+    assert table.loc["base-2", "xnli Δ"] == 3.75
+    qa = table_ablation(FINETUNED, DISTILLED, CONFIG, "qa").set_index("model")
+    assert qa.loc["tiny", "mlqa FT"] == "40.00 / 28.80"
+    assert qa.loc["tiny", "mlqa KD"] == "50.00 / 38.80"
+    assert qa.loc["tiny", "mlqa Δ"] == 10.0
+    assert pd.isna(qa.loc["base-2", "mlqa KD"]) and pd.isna(qa.loc["base-2", "mlqa Δ"])
+
+
+def test_table3_global_score():
+    table = table3(MACS, FINETUNED, DISTILLED, CONFIG).set_index("model")
+    assert table.loc["beto", "params (M)"] == 110.0
+    assert table.loc["tiny", "params (M)"] == 5.12
+    assert table.loc["tiny", "speedup"] == "x18.3"
+    assert table.loc["beto", "global score"] == round((79.9 + 88.123 + 81.2) / 3, 2)
+    assert table.loc["tiny", "global score"] == 62.33  # a student: KD scores (65 + 72 + 50) / 3
+    assert pd.isna(table.loc["base-2", "global score"])  # no KD score on ner
+
+
+def test_table8_mean_sd_and_speedup():
+    kd_cache = {
+        "dataset": "xnli", "student": "tiny", "teacher": "beto", "batch_size": 16, "epochs": 2, "runs": 3,
+        "teacher_pass_s": [4.0, 4.0, 4.0], "student_epoch_s": [1.0, 2.0, 3.0],
+        "cached_kd_s": [10.0, 12.0, 14.0], "uncached_kd_s": [30.0, 36.0, 33.0],
+        "ratio_to_floor": 1.5, "nocache_over_cache": 2.75,
+    }  # fmt: skip
+    table = table8(kd_cache).set_index("setting")
+    assert table.loc["with cache"].to_dict() == {"mean_s": 12.0, "sd_s": 2.0, "speedup": 2.75, "ratio_to_floor": 1.5}
+    assert table.loc["without cache", "mean_s"] == 33.0 and table.loc["without cache", "sd_s"] == 3.0
+    assert table.loc["without cache", "speedup"] == 1.0
+    floor = table.loc["floor F_t + E·F_s"]  # runs 4 + 2 * [1, 2, 3] = [6, 8, 10]
+    assert (floor["mean_s"], floor["sd_s"], floor["ratio_to_floor"]) == (8.0, 2.0, 1.0)
+
+
+def test_table8_needs_two_runs():
+    with pytest.raises(ValueError, match="'cached_kd_s' must list one time per run"):
+        table8({"epochs": 1, "teacher_pass_s": [1, 1], "student_epoch_s": [1, 1], "cached_kd_s": [1]})
+
+
+def test_table1_speed_per_device():
+    speed = [
+        {"model": "beto", "device": "cpu", "mean_ms": 250.0, "sd_ms": 5.126, "inferences_per_s": 4.0},
+        {"model": "tiny", "device": "cpu", "mean_ms": 20.0, "sd_ms": 1.0, "inferences_per_s": 50.0},
+        {"model": "beto", "device": "cuda", "mean_ms": 8.0, "sd_ms": 0.5, "inferences_per_s": 125.0},
+    ]
+    table = table1(speed).set_index("model")
+    assert list(table.columns) == ["cpu inferences/s", "cpu ms", "cuda inferences/s", "cuda ms"]
+    assert table.loc["beto", "cpu ms"] == "250.00 ± 5.13"
+    assert table.loc["beto", "cuda inferences/s"] == 125.0
+    assert pd.isna(table.loc["tiny", "cuda inferences/s"])
+
+
+def test_table4_teachers():
+    teachers = [
+        {"dataset": "xnli", "model": "beto", "grid": {"batch_size": 16, "epochs": 4, "learning_rate": 2e-05},
+         "validation_loss": 0.5312, "path": "results/models/finetuned/xnli/beto"},
+    ]  # fmt: skip
+    row = table4(teachers).iloc[0].to_dict()
+    assert row == {"dataset": "xnli", "teacher": "beto", "batch_size": "16", "epochs": "4",
+                   "learning_rate": "2e-05", "validation_loss": 0.53}  # fmt: skip
+
+
+def test_write_table_csv_and_markdown(tmp_path):
+    table = table2(FINETUNED, DISTILLED, CONFIG)
+    write_table(table, tmp_path / "t" / "table2.csv", tmp_path / "t" / "table2.md")
+    assert pd.read_csv(tmp_path / "t" / "table2.csv").loc[0, "xnli"] == 79.9
+    lines = (tmp_path / "t" / "table2.md").read_text(encoding="utf-8").splitlines()
+    cells = [[cell.strip() for cell in line.split("|")[1:-1]] for line in lines]
+    assert cells[0] == ["model", "method", "xnli", "ner", "mlqa"]
+    assert [rule.startswith(":") for rule in cells[1]] == [True, True, False, False, True]  # numbers right
+    assert cells[2] == ["beto", "FT", "79.90", "88.12", "81.20 / 70.00"]
+    assert cells[5] == ["base-2", "KD", "66.25", "", ""]
+
+
+def test_load_scores_names_the_file(tmp_path):
+    bad = write_json(tmp_path / "bad.json", {"dataset": "xnli", "model": "beto", "kind": "finetuned"})
+    with pytest.raises(ValueError, match="bad.json: scores file lacks key"):
+        load_scores([bad])
+
+
+def test_build_table_from_files(tmp_path):
+    inputs = {"finetuned": score_files(tmp_path, FINETUNED), "distilled": score_files(tmp_path, DISTILLED)}
+    table = build_table("table6", inputs, CONFIG, "token").set_index("model")
+    assert table.loc["tiny", "ner Δ"] == 2.0
+    MACS.to_csv(tmp_path / "macs.csv", index=False)
+    table = build_table("table3", inputs | {"macs": str(tmp_path / "macs.csv")}, CONFIG)
+    assert table["global score"].iloc[1] == 62.33
+
+
+def test_figure1_writes_png_and_pdf(tmp_path):
+    figure1(MACS, tmp_path / "f" / "figure1.png", tmp_path / "f" / "figure1.pdf")
+    assert (tmp_path / "f" / "figure1.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "f" / "figure1.pdf").read_bytes().startswith(b"%PDF")
+
+
+def run_script(tmp_path, params, inputs, outputs):
+    """Run scripts/make_table.py as Snakemake's `script:` directive would."""
+    smk = SimpleNamespace(
+        params=Namedlist(fromdict=params),
+        input=InputFiles(fromdict=inputs),
+        output=OutputFiles(fromdict=outputs),
+        log=Log([str(tmp_path / "make_table.log")]),
+        config=CONFIG,
+    )
+    runpy.run_path(str(SCRIPT), init_globals={"snakemake": smk})
+
+
+def test_make_table_script(tmp_path):
+    inputs = {"finetuned": score_files(tmp_path, FINETUNED), "distilled": score_files(tmp_path, DISTILLED)}
+    outputs = {"csv": str(tmp_path / "table7.csv"), "md": str(tmp_path / "table7.md")}
+    run_script(tmp_path, {"table": "table7", "task": "qa"}, inputs, outputs)
+    assert pd.read_csv(outputs["csv"]).loc[0, "mlqa KD"] == "50.00 / 38.80"
+    MACS.to_csv(tmp_path / "macs.csv", index=False)
+    figures = {"png": str(tmp_path / "figure1.png"), "pdf": str(tmp_path / "figure1.pdf")}
+    run_script(tmp_path, {"table": "figure1"}, {"macs": str(tmp_path / "macs.csv")}, figures)
+    assert Path(figures["png"]).stat().st_size > 0 and Path(figures["pdf"]).stat().st_size > 0
