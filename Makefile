@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: demo test test-fast dryrun clean-demo
+.PHONY: demo test test-fast dryrun bench-kd-cache clean-demo
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ test: $(BIN)/.installed
 
 test-fast: $(BIN)/.installed
 	$(BIN)/pytest -m "not e2e and not slurm"
+
+# The teacher-cache benchmark on the demo world: prints ratio_to_floor and nocache_over_cache.
+bench-kd-cache: $(BIN)/.installed
+	HF_HUB_OFFLINE=1 $(BIN)/snakemake --profile profiles/demo --cores $(CORES) results/bench/kd_cache.json
+	$(BIN)/python -m speedy.timing results/bench/kd_cache.json
 
 dryrun: $(BIN)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/snakemake -n --quiet rules

@@ -4,7 +4,14 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+report: "workflow/report/workflow.rst"
+
+
+# The paper's setup, unless a --configfile (e.g. config/demo.yaml via profiles/demo) replaces it whole.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
+
 
 
 include: "workflow/rules/common.smk"

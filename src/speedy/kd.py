@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -80,9 +81,13 @@ class LiveTeacher:
 class TeacherCollator:
     """Pads model inputs dynamically and, when a teacher is given, joins its outputs by example id."""
 
-    def __init__(self, task: Task, tokenizer, features: Features, teacher: TeacherSource | None = None):
-        self.task, self.features, self.teacher = task, features, teacher
+    def __init__(self, task: Task, tokenizer, features: Features | None = None, teacher: TeacherSource | None = None):
+        self.task, self.tokenizer, self.features, self.teacher = task, tokenizer, features, teacher
         self.pad = task.base_collator(tokenizer)
+
+    def without_teacher(self) -> TeacherCollator:
+        """The same padding with no teacher outputs, for evaluation batches."""
+        return TeacherCollator(self.task, self.tokenizer)
 
     def __call__(self, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         indices = [item["feature_index"] for item in batch]
@@ -99,6 +104,24 @@ class DistillationTrainer(Trainer):
     def __init__(self, *args: Any, task: Task, kd: KDSettings, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.task, self.kd = task, kd
+
+    @contextlib.contextmanager
+    def _evaluation_collator(self) -> Iterator[None]:
+        """Evaluation batches carry no teacher outputs: validation loss is the student's CE on gold."""
+        collator = self.data_collator
+        self.data_collator = collator.without_teacher()
+        try:
+            yield
+        finally:
+            self.data_collator = collator
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        with self._evaluation_collator():
+            return super().get_eval_dataloader(eval_dataset)
+
+    def get_test_dataloader(self, test_dataset):
+        with self._evaluation_collator():
+            return super().get_test_dataloader(test_dataset)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         targets = {k: inputs.pop(k) for k in TEACHER_KEYS if k in inputs}

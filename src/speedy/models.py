@@ -105,25 +105,3 @@ def cut_albert(base: str | Path, num_layers: int, out_dir: str | Path) -> Path:
     load_tokenizer(base).save_pretrained(out)
     return out
 
-
-def model_card(scores: dict[str, Any], base: str) -> str:
-    """A model card (README.md) stating the dataset, the grid point and the scores."""
-    how = "distilled from the cached teacher " + scores["grid"].get("teacher", "") if scores["kind"] == "distilled" else "fine-tuned"
-    grid = ", ".join(f"{k}={v}" for k, v in scores["grid"].items())
-    lines = [
-        "---",
-        "language: es",
-        f"base_model: {base}",
-        "---",
-        f"# {scores['model']} {how} on {scores['dataset']}",
-        "",
-        f"Made by the speedy-gonzales workflow. Task: {scores['task']}; metric: {scores['metric']}.",
-        f"Selected grid point (lowest validation loss): {grid}.",
-        "",
-        "| split | " + " | ".join(sorted(set(scores["validation"]) | set(scores["test"]))) + " |",
-    ]
-    keys = sorted(set(scores["validation"]) | set(scores["test"]))
-    lines.append("|---" * (len(keys) + 1) + "|")
-    for split in ("validation", "test"):
-        lines.append(f"| {split} | " + " | ".join(f"{scores[split][k]:.4g}" if k in scores[split] else "" for k in keys) + " |")
-    return "\n".join(lines) + "\n"

@@ -77,3 +77,28 @@ def time_distillation(
     result["ratio_to_floor"] = mean(result["cached_kd_s"]) / floor
     result["nocache_over_cache"] = mean(result["uncached_kd_s"]) / mean(result["cached_kd_s"])
     return result
+
+
+def report(path: str) -> str:
+    """The cache benchmark's ratios as printed lines (target: ratio_to_floor <= 1.10)."""
+    import json
+
+    result = json.loads(Path(path).read_text())
+    floor = statistics.mean(result["teacher_pass_s"]) + result["epochs"] * statistics.mean(result["student_epoch_s"])
+    return "\n".join(
+        [
+            f"{result['dataset']}: teacher {result['teacher']} -> student {result['student']}, "
+            f"batch {result['batch_size']}, {result['epochs']} epochs, {result['runs']} runs",
+            f"F_t (teacher pass) = {statistics.mean(result['teacher_pass_s']):.2f} s, "
+            f"F_s (student epoch) = {statistics.mean(result['student_epoch_s']):.2f} s, floor = {floor:.2f} s",
+            f"cached KD = {statistics.mean(result['cached_kd_s']):.2f} s, uncached KD = {statistics.mean(result['uncached_kd_s']):.2f} s",
+            f"ratio_to_floor = {result['ratio_to_floor']:.3f}  (target <= 1.10)",
+            f"nocache_over_cache = {result['nocache_over_cache']:.3f}",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(report(sys.argv[1] if len(sys.argv) > 1 else "results/bench/kd_cache.json"))

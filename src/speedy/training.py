@@ -127,7 +127,7 @@ def make_trainer(
 
 def evaluate(trainer: Trainer, task: Task, tokenizer, split: Split, metric: str) -> tuple[float, dict[str, float], list[Any]]:
     """Validation loss, metric scores and per-example predictions of the trained model on a split."""
-    trainer.data_collator = TeacherCollator(task, tokenizer, split.features)
+    trainer.data_collator = TeacherCollator(task, tokenizer)
     result = trainer.predict(split.features.inputs)
     raw = result.predictions if isinstance(result.predictions, tuple) else (result.predictions,)
     outputs = dict(zip(OUTPUT_NAMES[task.name], raw))
@@ -176,7 +176,7 @@ def run_grid_job(job: GridJob, out_model: str, out_metrics: str) -> dict[str, An
 
 def model_outputs(model: PreTrainedModel, task: Task, tokenizer, features: Features, batch_size: int) -> dict[str, list[np.ndarray]]:
     """Batched inference-mode outputs of a model, one unpadded array per feature."""
-    collate = TeacherCollator(task, tokenizer, features)
+    collate = TeacherCollator(task, tokenizer)
     loader = torch.utils.data.DataLoader(features.inputs, batch_size=batch_size, collate_fn=collate)
     device = next(model.parameters()).device
     model.eval()

@@ -30,6 +30,8 @@ rule count_macs:
     resources:
         mem_mb=mem_mb(6000),
         runtime=30,
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/count_macs.py"
 
@@ -48,6 +50,8 @@ rule bench_gemm:
         mem_mb=mem_mb(2000),
         runtime=10,
         gpu=_gpus,
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/bench_gemm.py"
 
@@ -70,6 +74,8 @@ rule bench_speed:
         mem_mb=mem_mb(6000),
         runtime=lambda wildcards, attempt: 240 * attempt,
         gpu=_gpus,
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/bench_speed.py"
 
@@ -90,5 +96,7 @@ rule bench_optimized:
     resources:
         mem_mb=mem_mb(4000),
         runtime=lambda wildcards, attempt: 120 * attempt,
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/bench_optimized.py"

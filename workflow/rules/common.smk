@@ -1,6 +1,7 @@
 """Config validation, names, grids and path helpers shared by every rule file."""
 
 import itertools
+import os
 import re
 from pathlib import Path
 
@@ -16,6 +17,10 @@ try:
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
+
+# Jobs import the `speedy` package from src/ also where it is not pip-installed (--sdm conda, cluster nodes).
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [f"{workflow.basedir}/src", os.environ.get("PYTHONPATH")]))
+CONDA_ENV = "../../envs/speedy.yaml"  # used with --sdm conda; pinned like requirements.lock
 
 DATASETS = list(config["datasets"])
 SPLITS = ["train", "validation", "test"]
@@ -97,9 +102,13 @@ def model_input(model):
 
 
 def local_split_files(dataset):
-    """The local source files of a dataset's splits (hub splits have none)."""
+    """The local source files of a dataset's splits that exist or that a rule makes (hub splits have none).
+
+    A missing user file is left out so that the DAG still plans; prepare_data then names it in its error.
+    """
     splits = config["datasets"][dataset]["splits"]
-    return [splits[s]["path"] for s in SPLITS if "path" in splits[s]]
+    paths = [splits[s]["path"] for s in SPLITS if "path" in splits[s]]
+    return [p for p in paths if p.startswith("results/") or Path(p).exists()]
 
 
 def prepared(dataset, split):

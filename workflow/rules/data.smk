@@ -13,5 +13,7 @@ rule prepare_data:
     resources:
         mem_mb=mem_mb(2000),
         runtime=30,
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/prepare_data.py"

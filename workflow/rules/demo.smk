@@ -27,6 +27,8 @@ rule build_demo_data:
     resources:
         mem_mb=mem_mb(1000),
         runtime=10,
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/build_demo_data.py"
 
@@ -48,5 +50,7 @@ rule build_demo_model:
     resources:
         mem_mb=mem_mb(2000),
         runtime=10,
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/build_demo_model.py"

@@ -23,6 +23,8 @@ rule make_student:
     resources:
         mem_mb=mem_mb(4000),
         runtime=10,
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/make_student.py"
 
@@ -43,6 +45,8 @@ rule cache_teacher:
         mem_mb=mem_mb(16000),
         runtime=120,
         gpu=1,
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/cache_teacher.py"
 
@@ -67,6 +71,8 @@ rule distill:
         mem_mb=mem_mb(8000),
         runtime=720,
         gpu=1,
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/distill.py"
 
@@ -101,5 +107,7 @@ rule time_distillation:
         mem_mb=mem_mb(8000),
         runtime=720,
         gpu=1,
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/time_distillation.py"

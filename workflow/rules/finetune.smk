@@ -19,6 +19,8 @@ rule finetune:
         mem_mb=mem_mb(8000),
         runtime=240,
         gpu=1,
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/finetune.py"
 
@@ -39,8 +41,11 @@ rule publish:
     resources:
         mem_mb=mem_mb(1000),
         runtime=10,
-    script:
-        "../../scripts/publish.py"
+    run:
+        from speedy.publish import publish_best
+
+        best = publish_best(input.metrics, input.models, wildcards.kind, params.base, output.model, output.scores)
+        Path(log[0]).write_text(f"best of {len(input.metrics)} grid points: {best['grid']}\n")
 
 
 rule select_teacher:
@@ -55,5 +60,8 @@ rule select_teacher:
     resources:
         mem_mb=mem_mb(500),
         runtime=5,
-    script:
-        "../../scripts/select_teacher.py"
+    run:
+        from speedy.publish import select_teacher
+
+        teacher = select_teacher(input.scores, output[0])
+        Path(log[0]).write_text(f"teacher: {teacher['model']} (validation loss {teacher['validation_loss']:.4f})\n")

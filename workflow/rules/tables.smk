@@ -13,9 +13,10 @@ def datasets_of(task):
     return [d for d in DATASETS if config["datasets"][d]["task"] == task]
 
 
-def table_outputs(name):
-    """The CSV and Markdown files of a table."""
-    return {"csv": f"results/tables/{name}.csv", "md": f"results/tables/{name}.md"}
+def table_outputs(name, caption=None):
+    """The CSV and Markdown files of a table; the Markdown goes into the Snakemake report."""
+    md = report(f"results/tables/{name}.md", caption=f"../report/{caption or name}.rst", category="Tables")
+    return {"csv": f"results/tables/{name}.csv", "md": md}
 
 
 rule table2:
@@ -29,6 +30,8 @@ rule table2:
     log:
         "logs/tables/table2.log",
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/make_table.py"
 
@@ -43,6 +46,8 @@ rule table4:
     log:
         "logs/tables/table4.log",
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/make_table.py"
 
@@ -52,8 +57,7 @@ rule ablation_table:
         finetuned=lambda wildcards: scores("finetuned", STUDENTS, datasets_of(ABLATION_TABLES[wildcards.table])),
         distilled=lambda wildcards: scores("distilled", STUDENTS, datasets_of(ABLATION_TABLES[wildcards.table])),
     output:
-        csv="results/tables/{table}.csv",
-        md="results/tables/{table}.md",
+        **table_outputs("{table}", caption="ablation"),
     params:
         table=lambda wildcards: wildcards.table,
         task=lambda wildcards: ABLATION_TABLES[wildcards.table],
@@ -62,6 +66,8 @@ rule ablation_table:
     log:
         "logs/tables/{table}.log",
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/make_table.py"
 
@@ -76,6 +82,8 @@ rule table8:
     log:
         "logs/tables/table8.log",
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/make_table.py"
 
@@ -90,6 +98,8 @@ rule table1:
     log:
         "logs/tables/table1.log",
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/make_table.py"
 
@@ -106,6 +116,8 @@ rule table3:
     log:
         "logs/tables/table3.log",
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/make_table.py"
 
@@ -114,12 +126,14 @@ rule figure1:
     input:
         macs="results/bench/macs.csv",
     output:
-        png="results/figures/figure1.png",
+        png=report("results/figures/figure1.png", caption="../report/figure1.rst", category="Figures"),
         pdf="results/figures/figure1.pdf",
     params:
         table="figure1",
     log:
         "logs/tables/figure1.log",
     localrule: True
+    conda:
+        CONDA_ENV
     script:
         "../../scripts/make_table.py"

@@ -1,0 +1,228 @@
+"""profiles/slurm: a dry run of the paper's setup (GPU requests planned, no cluster needed) and a slice of the
+demo DAG run for real on a single-node SLURM cluster started by .ci/slurm/start-cluster.sh."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+
+# ------------------------------------------------------------------ the CI slice (extend it here)
+# One dataset from the demo sources through fine-tuning, teacher selection, the teacher cache and
+# distillation, with its tables. To extend the slice, add targets below (and, for a new kind of output,
+# a check in `check_target`); `slice_config` keeps the DAG behind them to a few SLURM jobs.
+SLICE_DATASET = "xnli"
+SLICE_CANDIDATES = ["beto-cased", "albeto-tiny"]
+SLICE_STUDENT = "albeto-tiny"
+SLICE_TARGETS = [
+    *(f"results/data/{SLICE_DATASET}/{split}.parquet" for split in ("train", "validation", "test")),
+    f"results/data/{SLICE_DATASET}/labels.json",
+    *(f"results/scores/finetuned/{SLICE_DATASET}/{model}.json" for model in SLICE_CANDIDATES),
+    f"results/teachers/{SLICE_DATASET}.json",
+    *(f"results/cache/{SLICE_DATASET}/{split}.parquet" for split in ("train", "validation")),
+    f"results/scores/distilled/{SLICE_DATASET}/{SLICE_STUDENT}.json",
+    "results/tables/table2.csv",
+    "results/tables/table4.csv",
+    "results/tables/table5.csv",
+    "results/tables/table8.csv",
+]
+SLICE_TIMEOUT_S = 540  # the slice takes ~95 s on 2 cores (9 SLURM jobs, each with ~12-15 s of overhead)
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE = ROOT / "profiles" / "slurm"
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+START_CLUSTER = ROOT / ".ci" / "slurm" / "start-cluster.sh"
+STOP_CLUSTER = ROOT / ".ci" / "slurm" / "stop-cluster.sh"
+CTLD_PIDFILE = Path("/run/slurm/slurmctld.pid")
+# Left out of the repository copy: outputs, environments and local data of the checkout.
+TOP_LEVEL_SKIPPED = {".git", ".venv", "results", "logs", "benchmarks", ".snakemake", ".pytest_cache", "data"}
+
+
+def skip_in_copy(folder: str, names: list[str]) -> set[str]:
+    """The names that copying the repository leaves out (shutil.copytree's `ignore`)."""
+    top = TOP_LEVEL_SKIPPED if Path(folder) == ROOT else set()
+    return {n for n in names if n in top or n == "__pycache__" or n.endswith(".egg-info")}
+
+
+def slice_config() -> dict[str, Any]:
+    """config/demo.yaml cut down to the slice: one dataset, two candidates, one student."""
+    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    config["datasets"] = {SLICE_DATASET: config["datasets"][SLICE_DATASET]}
+    models = dict.fromkeys([*SLICE_CANDIDATES, config["students"]["cut_from"]])
+    config["models"] = {m: config["models"][m] for m in models}
+    config["candidates"] = SLICE_CANDIDATES
+    config["students"] = {**config["students"], "tiny": [SLICE_STUDENT], "layers": []}
+    config["bench"]["reference"] = SLICE_CANDIDATES[0]
+    config["distillation"]["timing"] = {**config["distillation"]["timing"], "dataset": SLICE_DATASET}
+    return config
+
+
+# ------------------------------------------------------------------ profile helpers
+def profile() -> dict[str, Any]:
+    """profiles/slurm/config.yaml as Snakemake reads it (anchors resolved)."""
+    return yaml.safe_load((PROFILE / "config.yaml").read_text(encoding="utf-8"))
+
+
+def gpu_rules() -> list[str]:
+    """The rules that the profile sends to a GPU."""
+    return sorted(rule for rule, resources in profile()["set-resources"].items() if resources.get("gpu"))
+
+
+def planned_jobs(dry_run_output: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, resources) of each job in the text of `snakemake --dry-run`."""
+    jobs: list[tuple[str, dict[str, str]]] = []
+    for line in dry_run_output.splitlines():
+        if line.startswith(("rule ", "localrule ")) and line.endswith(":"):
+            jobs.append((line.split()[1].rstrip(":"), {}))
+        elif line.strip().startswith("resources:") and jobs:
+            items = line.split(":", 1)[1].split(", ")
+            jobs[-1][1].update(item.strip().split("=", 1) for item in items if "=" in item)
+    return jobs
+
+
+def test_profile_gpu_rules() -> None:
+    assert set(gpu_rules()) >= {"finetune", "finetune_student", "distill", "cache_teacher", "time_distillation"}
+
+
+def test_dry_run_plans_gpus_for_training() -> None:
+    """The paper's config through profiles/slurm: training jobs get the GPU partition and a GPU."""
+    settings = profile()
+    cpu_partition = settings["default-resources"]["slurm_partition"]
+    gpu_partition = settings["set-resources"]["finetune"]["slurm_partition"]
+    targets = [
+        "results/teachers/xnli.json",  # finetune
+        "results/scores/distilled/xnli/albeto-tiny.json",  # cache_teacher, distill
+        "results/scores/finetuned/xnli/albeto-base-2.json",  # finetune_student
+        "results/bench/kd_cache.json",  # time_distillation
+        "results/bench/speed/albeto-tiny_cuda.json",
+        "results/bench/speed/albeto-tiny_cpu.json",
+    ]
+    run = subprocess.run(
+        [str(SNAKEMAKE), "--profile", str(PROFILE), "--dry-run", "--forceall", "--nolock", *targets],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    jobs = planned_jobs(run.stdout + run.stderr)
+    planned = {rule for rule, _ in jobs}
+    assert set(gpu_rules()) <= planned, f"planned rules: {sorted(planned)}"
+    for rule, resources in jobs:
+        assert resources.get("slurm_account") == str(settings["default-resources"]["slurm_account"]), rule
+        if rule in gpu_rules():
+            assert resources.get("gpu") == "1" and resources.get("slurm_partition") == gpu_partition, (rule, resources)
+        elif rule in ("bench_speed", "bench_gemm"):
+            on_gpu = resources.get("gpu") == "1"
+            assert resources.get("slurm_partition") == (gpu_partition if on_gpu else cpu_partition), (rule, resources)
+        elif rule != "all":
+            assert resources.get("gpu", "0") == "0", (rule, resources)
+            assert resources.get("slurm_partition") == cpu_partition, (rule, resources)
+    speed = [resources for rule, resources in jobs if rule == "bench_speed"]
+    assert sorted(r["gpu"] for r in speed) == ["0", "1"], speed
+
+
+# ------------------------------------------------------------------ the real cluster
+def cluster_skip_reason() -> str | None:
+    """Why the SLURM slice cannot run here, or None."""
+    if not (os.environ.get("CI") or os.environ.get("SPEEDY_SLURM_TEST") == "1"):
+        return "starts a local SLURM cluster only in CI or with SPEEDY_SLURM_TEST=1"
+    if os.geteuid() != 0:
+        return "needs root to install and start munge and SLURM"
+    if shutil.which("apt-get") is None and shutil.which("slurmctld") is None:
+        return "needs Debian's apt-get to install munge and SLURM"
+    return None
+
+
+def ctld_running() -> bool:
+    """Whether a slurmctld from .ci/slurm/start-cluster.sh is alive."""
+    try:
+        os.kill(int(CTLD_PIDFILE.read_text().strip()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A single-node SLURM cluster on localhost; stopped afterwards unless it was already up."""
+    reason = cluster_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    was_running = ctld_running()
+    start = subprocess.run(["bash", str(START_CLUSTER)], capture_output=True, text=True, timeout=900)
+    assert start.returncode == 0, start.stdout + start.stderr
+    yield
+    if not was_running:
+        subprocess.run(["bash", str(STOP_CLUSTER)], capture_output=True, text=True, timeout=120)
+
+
+def check_target(workdir: Path, target: str) -> None:
+    """Fail unless one output of the slice exists and looks right."""
+    path = workdir / target
+    assert path.exists() and path.stat().st_size > 0, f"{target} is missing or empty"
+    if target.startswith("results/data/") and path.suffix == ".parquet":
+        frame = pd.read_parquet(path)
+        assert len(frame) > 0 and {"id", "text", "label"} <= set(frame.columns), target
+        assert frame["id"].is_unique, target
+    elif target.startswith("results/cache/"):
+        assert len(pd.read_parquet(path)) > 0, target
+    elif target.endswith("labels.json"):
+        labels = json.loads(path.read_text())
+        assert labels["dataset"] == SLICE_DATASET and len(labels["labels"]) >= 2, labels
+    elif target.startswith("results/scores/"):
+        scores = json.loads(path.read_text())
+        kind, dataset, model = Path(target).with_suffix("").parts[-3:]
+        assert (scores["kind"], scores["dataset"], scores["model"]) == (kind, dataset, model), scores
+        assert 0 <= scores["test"][scores["metric"]] <= 100, scores
+        assert math.isfinite(scores["validation"]["loss"]), scores
+    elif target.startswith("results/teachers/"):
+        teacher = json.loads(path.read_text())
+        assert teacher["model"] in SLICE_CANDIDATES and math.isfinite(teacher["validation_loss"]), teacher
+    elif path.suffix == ".csv":
+        assert len(pd.read_csv(path)) > 0, target
+
+
+@pytest.mark.slurm
+def test_demo_slice_on_slurm(slurm_cluster, tmp_path: Path) -> None:
+    """SLICE_TARGETS built through profiles/slurm by real sbatch jobs, in a copy of the repository."""
+    workdir = tmp_path / "repo"
+    shutil.copytree(ROOT, workdir, ignore=skip_in_copy)
+    # The slice config stands in for the copy's config.yaml, so every SLURM job loads it as the workflow config.
+    (workdir / "config.yaml").write_text(yaml.safe_dump(slice_config(), sort_keys=False), encoding="utf-8")
+    no_gpu = [f"{rule}:gpu=0" for rule in gpu_rules()]  # the CI node has no GPU
+    command = [
+        "timeout", "-s", "INT", "-k", "30", str(SLICE_TIMEOUT_S),
+        str(SNAKEMAKE), "--profile", "profiles/slurm",
+        "--default-resources", "slurm_partition=debug", "runtime=30",
+        "--set-resources", *no_gpu,
+        "--slurm-no-account", "--slurm-status-command", "squeue",
+        "--slurm-init-seconds-before-status-checks", "2", "--slurm-keep-successful-logs",
+        "--jobs", "2", "--max-threads", "1", "--retries", "0", "--latency-wait", "5",
+        *SLICE_TARGETS,
+    ]  # fmt: skip
+    started = time.monotonic()
+    run = subprocess.run(
+        command, cwd=workdir, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
+    elapsed = time.monotonic() - started
+    output = run.stdout + run.stderr
+    (tmp_path / "snakemake.log").write_text(output, encoding="utf-8")
+    print(f"SLURM slice: {elapsed:.0f} s, exit {run.returncode}, log {tmp_path / 'snakemake.log'}")
+    assert run.returncode == 0, f"snakemake exited {run.returncode} after {elapsed:.0f} s:\n{output[-6000:]}"
+    for target in SLICE_TARGETS:
+        check_target(workdir, target)
+    sbatch_logs = list((workdir / ".snakemake" / "slurm_logs").glob("rule_*/**/*.log"))
+    ran_on_slurm = {log.relative_to(workdir / ".snakemake" / "slurm_logs").parts[0][5:] for log in sbatch_logs}
+    assert {"prepare_data", "finetune", "cache_teacher", "distill"} <= ran_on_slurm, sorted(ran_on_slurm)
