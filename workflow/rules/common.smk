@@ -126,6 +126,11 @@ def published(kind, dataset, model):
     return f"results/scores/{kind}/{dataset}/{model}.json"
 
 
+def settings(*keys):
+    """The config sections a job reads, as a param, so that changing them re-runs the job."""
+    return {key: config[key] for key in ("seed", "max_seq_length", "qa", *keys)}
+
+
 def mem_mb(base):
     """A `mem_mb` resource that grows with each retry."""
     return lambda wildcards, attempt: base * attempt

@@ -36,6 +36,8 @@ rule cache_teacher:
     output:
         train="results/cache/{dataset}/train.parquet",
         validation="results/cache/{dataset}/validation.parquet",
+    params:
+        settings=settings("distillation"),
     log:
         "logs/cache_teacher/{dataset}.log",
     benchmark:
@@ -62,6 +64,7 @@ rule distill:
         model=temp(directory(f"results/grid/distill/{{dataset}}/{{model}}/{DISTILL_SPACE.wildcard_pattern}/model")),
     params:
         source=lambda wildcards: model_source(wildcards.model),
+        settings=settings("finetune", "distillation"),
     log:
         f"logs/grid/distill/{{dataset}}/{{model}}/{DISTILL_SPACE.wildcard_pattern}.log",
     benchmark:
@@ -98,6 +101,7 @@ rule time_distillation:
         dataset=config["distillation"]["timing"]["dataset"],
         student=config["distillation"]["timing"]["student"],
         source=model_source(config["distillation"]["timing"]["student"]),
+        settings=settings("finetune", "distillation"),
     log:
         "logs/time_distillation.log",
     benchmark:

@@ -10,6 +10,7 @@ rule finetune:
         model=temp(directory(f"results/grid/finetune/{{dataset}}/{{model}}/{FINETUNE_PATTERN}/model")),
     params:
         source=lambda wildcards: model_source(wildcards.model),
+        settings=settings("finetune"),
     log:
         f"logs/grid/finetune/{{dataset}}/{{model}}/{FINETUNE_PATTERN}.log",
     benchmark:
