@@ -9,8 +9,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from seqeval.metrics import f1_score, precision_score, recall_score
-
 MAIN_METRIC: dict[str, str] = {"accuracy": "accuracy", "pos_f1": "f1", "ner_f1": "f1", "squad": "f1"}
 
 SQUAD_PUNCT = frozenset(string.punctuation)
@@ -56,6 +54,8 @@ def pos_f1(predictions: list[list[str]], references: list[list[str]]) -> dict[st
 
 def ner_f1(predictions: list[list[str]], references: list[list[str]]) -> dict[str, float]:
     """Entity-level micro F1, precision and recall (seqeval, CoNLL); truncated words are tagged O."""
+    from seqeval.metrics import f1_score, precision_score, recall_score  # imports scikit-learn: only where needed
+
     _truncated(predictions, references, "ner_f1")
     padded = [list(pred) + ["O"] * (len(ref) - len(pred)) for pred, ref in zip(predictions, references)]
     refs = [list(ref) for ref in references]

@@ -42,11 +42,10 @@ rule publish:
     resources:
         mem_mb=mem_mb(1000),
         runtime=10,
-    run:
-        from speedy.publish import publish_best
-
-        best = publish_best(input.metrics, input.models, wildcards.kind, params.base, output.model, output.scores)
-        Path(log[0]).write_text(f"best of {len(input.metrics)} grid points: {best['grid']}\n")
+    conda:
+        CONDA_ENV
+    script:
+        "../../scripts/publish.py"
 
 
 rule select_teacher:
@@ -61,8 +60,7 @@ rule select_teacher:
     resources:
         mem_mb=mem_mb(500),
         runtime=5,
-    run:
-        from speedy.publish import select_teacher
-
-        teacher = select_teacher(input.scores, output[0])
-        Path(log[0]).write_text(f"teacher: {teacher['model']} (validation loss {teacher['validation_loss']:.4f})\n")
+    conda:
+        CONDA_ENV
+    script:
+        "../../scripts/select_teacher.py"
