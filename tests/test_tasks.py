@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from speedy.data import CONTEXT_WORD
 from speedy.models import load_tokenizer
 from speedy.tasks import NO_WORD, Features, QuestionAnswering, TaskSettings, TokenClassification, make_task
 
@@ -33,7 +34,7 @@ def qa_examples() -> datasets.Dataset:
         "La ciudad de Valparaíso fue fundada en 1536 por Juan de Saavedra , y hoy es conocida por sus cerros , "
         "sus ascensores y su puerto , que durante el siglo diecinueve fue el más importante del Pacífico sur ."
     )
-    spans = [(m.start(), m.group()) for m in __import__("re").finditer(r"\S+", context)]
+    spans = [(m.start(), m.group()) for m in CONTEXT_WORD.finditer(context)]
     answer = "Juan de Saavedra"
     return datasets.Dataset.from_dict(
         {
@@ -164,27 +165,39 @@ def test_qa_merge_takes_each_word_from_its_most_central_window(tokenizers):
 
 
 def test_qa_teacher_targets_follow_words_across_tokenizers(tokenizers):
+    """A BERT teacher's per-word outputs reach an ALBERT student's windows: start on each word's first
+    sub-token, end on its last, as log-probabilities over the whole context; [CLS] holds the rest."""
     teacher_tok, student_tok = tokenizers
     task = QuestionAnswering(TaskSettings(max_seq_length=32, doc_stride=8), [])
     examples = qa_examples()
     n_words = len(examples["words"][0])
     row = {"start_logits": [float(w) for w in range(n_words)], "end_logits": [float(-w) for w in range(n_words)]}
+    row["start_logits"][0] = math.nan  # a word the teacher never saw whole
+    start_log_probs = torch.tensor(row["start_logits"][1:]).log_softmax(0).tolist()
+    end_log_probs = torch.tensor(row["end_logits"]).log_softmax(0).tolist()
     student = task.featurize(examples, student_tok)
+    assert len(student.example_ids) > 2, "the student needs several windows"
     indices = list(range(len(student.example_ids)))
     length = max(len(o) for o in student.offsets)
     targets = task.teacher_targets([row] * len(indices), student, indices, length)
     for b, f in enumerate(indices):
-        for pos in range(length):
-            start_word = student.word_starts[f][pos] if pos < len(student.word_starts[f]) else NO_WORD
-            end_word = student.word_ends[f][pos] if pos < len(student.word_ends[f]) else NO_WORD
-            expected_start = float(start_word) if start_word != NO_WORD else -math.inf
-            expected_end = float(-end_word) if end_word != NO_WORD else -math.inf
-            assert targets["teacher_start"][b, pos].item() == expected_start
-            assert targets["teacher_end"][b, pos].item() == expected_end
-    # the student's KD pairs cover only context positions (non-context logits are masked out)
+        starts = student.word_starts[f] + [NO_WORD] * (length - len(student.word_starts[f]))
+        ends = student.word_ends[f] + [NO_WORD] * (length - len(student.word_ends[f]))
+        for pos in range(1, length):
+            expected_start = start_log_probs[starts[pos] - 1] if starts[pos] not in (NO_WORD, 0) else -math.inf
+            expected_end = end_log_probs[ends[pos]] if ends[pos] != NO_WORD else -math.inf
+            assert targets["teacher_start"][b, pos].item() == pytest.approx(expected_start, abs=1e-5)
+            assert targets["teacher_end"][b, pos].item() == pytest.approx(expected_end, abs=1e-5)
+        for name in ("teacher_start", "teacher_end"):  # each window's targets are one distribution, [CLS] included
+            assert targets[name][b].exp().sum().item() == pytest.approx(1.0, abs=1e-5)
+    # the student's KD pairs cover [CLS] and the context tokens only (question and padding are masked out)
+    span = targets["span_mask"]
+    assert span[:, 0].all()
+    for b, f in enumerate(indices):
+        assert span[b, 1:].tolist() == [p < len(student.offsets[f]) and student.offsets[f][p] is not None for p in range(1, length)]
     fake = type("Out", (), {"start_logits": torch.zeros(len(indices), length), "end_logits": torch.zeros(len(indices), length)})
     (s_start, t_start), _ = task.kd_pairs(fake, targets)
-    assert torch.isinf(s_start[~targets["context_mask"][torch.isfinite(targets["teacher_start"]).any(-1)]]).all()
+    assert torch.isinf(s_start[~span]).all() and torch.isfinite(s_start[span]).all()
 
 
 def test_qa_post_processing_picks_the_best_valid_span():

@@ -29,6 +29,10 @@ REQUIRED_COLUMNS = {
     "qa": ("question", "context", "answers"),
 }
 MULTIWORD_TAG = "_"  # the tag of a multiword token in the hub's Universal Dependencies loader
+# QA context words: runs of letters and digits, and each other visible character alone (as BERT's basic
+# tokenizer splits). Answers then start and end on word boundaries ("Lima" in "en Lima."), which the
+# per-word teacher outputs of distillation need.
+CONTEXT_WORD = re.compile(r"\w+|[^\w\s]")
 
 _ANSWERS = pa.struct([("text", pa.list_(pa.string())), ("answer_start", pa.list_(pa.int64()))])
 SCHEMAS = {
@@ -300,7 +304,7 @@ def _to_schema(record: Record, task: str, index: dict[str, int]) -> Record:
         tags = [_label_id(tag, index, where) for tag in record["tags"]]
         return {"id": record["id"], "words": record["words"], "tags": tags}
     _check_answers(record)
-    spans = list(re.finditer(r"\S+", record["context"]))
+    spans = list(CONTEXT_WORD.finditer(record["context"]))
     answers = record["answers"]
     return {
         "id": record["id"],

@@ -13,7 +13,7 @@ from transformers import Trainer
 
 from speedy.tasks import Features, Task, TeacherRow
 
-TEACHER_KEYS = ("teacher_logits", "teacher_mask", "teacher_start", "teacher_end", "context_mask")
+TEACHER_KEYS = ("teacher_logits", "teacher_mask", "teacher_start", "teacher_end", "span_mask")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,13 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+# The transformers pipeline of each task type; QA models carry theirs (speedy.qa_pipeline) as remote code.
+PIPELINES = {
+    "classification": 'pipeline("text-classification", model="<this folder>")',
+    "token": 'pipeline("token-classification", model="<this folder>")',
+    "qa": 'pipeline("question-answering", model="<this folder>", trust_remote_code=True)',
+}
+
 
 def model_card(scores: dict[str, Any], base: str) -> str:
     """A model card (README.md) stating the dataset, the grid point and the scores."""
@@ -28,6 +35,7 @@ def model_card(scores: dict[str, Any], base: str) -> str:
     lines.append("|---" * (len(keys) + 1) + "|")
     for split in ("validation", "test"):
         lines.append(f"| {split} | " + " | ".join(f"{scores[split][k]:.4g}" if k in scores[split] else "" for k in keys) + " |")
+    lines += ["", "## Use", "", "```python", "from transformers import pipeline", "", PIPELINES[scores["task"]], "```"]
     return "\n".join(lines) + "\n"
 
 

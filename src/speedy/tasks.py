@@ -8,6 +8,7 @@ builds the teacher targets a student is distilled on, and post-processes predict
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,9 @@ from typing import Any
 import datasets
 import numpy as np
 import torch
-from transformers import DataCollatorForTokenClassification, DataCollatorWithPadding, PreTrainedTokenizerBase
+from transformers import DataCollatorForTokenClassification, DataCollatorWithPadding, PreTrainedTokenizerBase, Trainer
+
+from speedy import qa_pipeline
 
 TeacherRow = dict[str, Any]
 NO_WORD = -1
@@ -45,6 +48,17 @@ class TaskSettings:
     def from_config(cls, config: dict[str, Any]) -> TaskSettings:
         """Settings from the workflow config."""
         return cls(max_seq_length=config["max_seq_length"], **config["qa"])
+
+
+def _log_softmax_skipping_nan(logits: Sequence[float]) -> np.ndarray:
+    """Log-softmax over the finite entries of a vector; NaN entries (words without outputs) get -inf."""
+    values = np.asarray(logits, dtype=np.float64)
+    known = ~np.isnan(values)
+    log_probs = np.full(len(values), -np.inf)
+    if known.any():
+        shifted = values[known] - values[known].max()
+        log_probs[known] = shifted - np.log(np.exp(shifted).sum())
+    return log_probs
 
 
 def _boundary_positions(token_words: Sequence[int | None]) -> tuple[list[int], list[int]]:
@@ -102,6 +116,10 @@ class Task:
     def metric_inputs(self, predictions: list[Any], examples: datasets.Dataset) -> tuple[Any, Any]:
         """(predictions, references) as `speedy.metrics.compute` takes them."""
         return predictions, self.references(examples)
+
+    def save(self, trainer: Trainer, out_dir: str) -> None:
+        """Save the trained model and its tokenizer."""
+        trainer.save_model(out_dir)
 
 
 class Classification(Task):
@@ -205,6 +223,10 @@ class QuestionAnswering(Task):
     Merge rule for the cache: a word seen whole in several windows takes both logits from the window where
     it has the most context, min(tokens to the window's left edge, tokens to its right edge), ties going to
     the earlier window (BERT's max-context rule). Words never seen whole in any window get NaN and are skipped.
+    Distillation: within each student window, the student's start (end) distribution over [CLS] and the
+    context tokens is matched to the teacher's distribution over the whole context, restricted to the
+    window's words, with the mass outside the window on [CLS] (where fine-tuning puts answers that the
+    window lacks). So a window without the answer learns to say so, and windows stay comparable.
     """
 
     name = model_task = "qa"
@@ -303,54 +325,54 @@ class QuestionAnswering(Task):
         return rows
 
     def teacher_targets(self, rows, features, indices, length):
+        """Per student window: the teacher's start (end) log-probabilities over the whole context, at each word's
+        first (last) sub-token, and on position 0 ([CLS]) the log-probability that it lies outside the window."""
         targets = {name: torch.full((len(indices), length), -math.inf) for name in ("teacher_start", "teacher_end")}
-        context = torch.zeros(len(indices), length, dtype=torch.bool)
+        span = torch.zeros(len(indices), length, dtype=torch.bool)
         for b, (i, row) in enumerate(zip(indices, rows)):
+            span[b, 0] = True
             for pos, offset in enumerate(features.offsets[i]):
-                context[b, pos] = offset is not None
+                if offset is not None:
+                    span[b, pos] = True
             for name, key, boundaries in (
                 ("teacher_start", "start_logits", features.word_starts[i]),
                 ("teacher_end", "end_logits", features.word_ends[i]),
             ):
+                word_log_probs = _log_softmax_skipping_nan(row[key])
+                inside = 0.0
                 for pos, word in enumerate(boundaries):
-                    if word != NO_WORD and not math.isnan(row[key][word]):
-                        targets[name][b, pos] = row[key][word]
-        return {**targets, "context_mask": context}
+                    if word != NO_WORD and math.isfinite(word_log_probs[word]):
+                        targets[name][b, pos] = word_log_probs[word]
+                        inside += math.exp(word_log_probs[word])
+                if inside < 1 - 1e-6:
+                    targets[name][b, 0] = math.log1p(-inside)
+        return {**targets, "span_mask": span}
 
     def kd_pairs(self, outputs, targets):
-        context = targets["context_mask"]
+        """Start and end distributions per window over [CLS] and the context tokens (the rest masked out)."""
+        span = targets["span_mask"]
         pairs = []
         for student, teacher in ((outputs.start_logits, targets["teacher_start"]), (outputs.end_logits, targets["teacher_end"])):
             visible = torch.isfinite(teacher).any(-1)
-            student = student.masked_fill(~context, -math.inf)
+            student = student.masked_fill(~span, -math.inf)
             pairs.append((student[visible], teacher[visible]))
         return pairs
 
     def predictions(self, outputs, features, examples):
-        """The best span per question, as in HF utils_qa.postprocess_qa_predictions (SQuAD v1.1: no null answer)."""
+        """The best span per question over its windows, as in HF utils_qa (SQuAD v1.1: no null answer)."""
         s = self.settings
         by_example: dict[str, list[int]] = {}
         for f, example_id in enumerate(features.example_ids):
             by_example.setdefault(example_id, []).append(f)
         answers = []
         for example_id, context in zip(examples["id"], examples["context"]):
-            best_score, best_text = -math.inf, ""
-            for f in by_example.get(example_id, []):
-                offsets = features.offsets[f]
-                start_logits = outputs["start_logits"][f][: len(offsets)]
-                end_logits = outputs["end_logits"][f][: len(offsets)]
-                start_best = np.argsort(start_logits)[-1 : -s.n_best - 1 : -1]
-                end_best = np.argsort(end_logits)[-1 : -s.n_best - 1 : -1]
-                for start in start_best:
-                    for end in end_best:
-                        if offsets[start] is None or offsets[end] is None:
-                            continue
-                        if end < start or end - start + 1 > s.max_answer_length:
-                            continue
-                        score = start_logits[start] + end_logits[end]
-                        if score > best_score:
-                            best_score, best_text = score, context[offsets[start][0] : offsets[end][1]]
-            answers.append(best_text)
+            spans = [
+                qa_pipeline.best_span(outputs["start_logits"][f], outputs["end_logits"][f], features.offsets[f], s.n_best, s.max_answer_length)
+                for f in by_example.get(example_id, [])
+            ]
+            spans = [span for span in spans if span is not None]
+            _, start, end = max(spans, key=lambda span: span[0]) if spans else (None, 0, 0)
+            answers.append(context[start:end])
         return answers
 
     def references(self, examples):
@@ -359,6 +381,16 @@ class QuestionAnswering(Task):
     def metric_inputs(self, predictions, examples):
         ids = list(examples["id"])
         return dict(zip(ids, predictions)), dict(zip(ids, self.references(examples)))
+
+    def save(self, trainer, out_dir):
+        """Save the model with its question-answering pipeline (the code, and config.json's entry and settings)."""
+        s = self.settings
+        trainer.model.config.custom_pipelines = {qa_pipeline.TASK: qa_pipeline.CUSTOM_PIPELINE}
+        trainer.model.config.task_specific_params = {
+            qa_pipeline.TASK: qa_pipeline.pipeline_settings(s.max_seq_length, s.doc_stride, s.n_best, s.max_answer_length)
+        }
+        super().save(trainer, out_dir)
+        shutil.copy(qa_pipeline.__file__, out_dir)
 
 
 TASKS: dict[str, type[Task]] = {"classification": Classification, "token": TokenClassification, "qa": QuestionAnswering}

@@ -153,7 +153,7 @@ def run_grid_job(job: GridJob, out_model: str, out_metrics: str) -> dict[str, An
         train_seconds = time.perf_counter() - started
         val_loss, val_scores, _ = evaluate(trainer, task, tokenizer, splits["validation"], metric)
         _, test_scores, test_predictions = evaluate(trainer, task, tokenizer, splits["test"], metric)
-    trainer.save_model(out_model)
+    task.save(trainer, out_model)
     Path(out_model, "test_predictions.json").write_text(
         json.dumps(dict(zip(splits["test"].examples["id"], test_predictions)), ensure_ascii=False)
     )

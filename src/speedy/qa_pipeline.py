@@ -1,0 +1,116 @@
+"""A `question-answering` pipeline for the published QA models: doc-stride windows and n-best spans, as in HF utils_qa.
+
+transformers 5 ships no question-answering pipeline. Every published QA model carries this file and a
+`custom_pipelines` entry in its config.json, so that, with only transformers installed,
+
+    qa = transformers.pipeline("question-answering", model=FOLDER, trust_remote_code=True)
+    qa(question="¿Dónde nació Ana?", context="Ana nació en Lima.")  # {"answer", "score", "start", "end"}
+
+gives the workflow's own predictions. This file imports nothing from speedy: it must load on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from transformers import Pipeline
+
+TASK = "question-answering"
+# Window and span settings when the model's config.json names none (task_specific_params["question-answering"]).
+DEFAULTS = {"max_seq_len": 512, "doc_stride": 128, "n_best": 20, "max_answer_len": 30}
+CUSTOM_PIPELINE = {"impl": f"{Path(__file__).stem}.QuestionAnsweringPipeline", "pt": ["AutoModelForQuestionAnswering"], "type": "text"}
+
+Offsets = Sequence["tuple[int, int] | None"]
+
+
+def best_span(
+    start_logits: np.ndarray, end_logits: np.ndarray, offsets: Offsets, n_best: int, max_answer_length: int
+) -> tuple[float, int, int] | None:
+    """The best span of one window as (start + end logit, first char, end char); None if no span fits.
+
+    Candidates are the n_best start and end positions; spans that leave the context (offset None),
+    end before they start or run longer than max_answer_length tokens are skipped.
+    """
+    start_logits, end_logits = start_logits[: len(offsets)], end_logits[: len(offsets)]
+    best = None
+    for start in np.argsort(start_logits)[-1 : -n_best - 1 : -1]:
+        for end in np.argsort(end_logits)[-1 : -n_best - 1 : -1]:
+            if offsets[start] is None or offsets[end] is None:
+                continue
+            if end < start or end - start + 1 > max_answer_length:
+                continue
+            score = float(start_logits[start] + end_logits[end])
+            if best is None or score > best[0]:
+                best = (score, offsets[start][0], offsets[end][1])
+    return best
+
+
+def pipeline_settings(max_seq_length: int, doc_stride: int, n_best: int, max_answer_length: int) -> dict[str, int]:
+    """The workflow's QA settings under the pipeline's parameter names (for task_specific_params)."""
+    return {"max_seq_len": max_seq_length, "doc_stride": doc_stride, "n_best": n_best, "max_answer_len": max_answer_length}
+
+
+class QuestionAnsweringPipeline(Pipeline):
+    """Extractive QA: one answer per (question, context), the best span over all doc-stride windows."""
+
+    _load_processor = False
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = True
+
+    def __call__(self, inputs: Any = None, **kwargs: Any) -> Any:
+        """Answer {"question", "context"} dicts (one or a list), or question=..., context=... keywords."""
+        if inputs is None:
+            inputs = {"question": kwargs.pop("question"), "context": kwargs.pop("context")}
+        return super().__call__(inputs, **kwargs)
+
+    def _setting(self, name: str, value: int | None) -> int:
+        """A call's value, else the model's task_specific_params, else the default."""
+        if value is not None:
+            return value
+        saved = (getattr(self.model.config, "task_specific_params", None) or {}).get(TASK, {})
+        return int(saved.get(name, DEFAULTS[name]))
+
+    def _sanitize_parameters(self, max_seq_len=None, doc_stride=None, n_best=None, max_answer_len=None, **unused):
+        preprocess = {"max_seq_len": max_seq_len, "doc_stride": doc_stride}
+        postprocess = {"n_best": n_best, "max_answer_len": max_answer_len}
+        return (
+            {k: v for k, v in preprocess.items() if v is not None},
+            {},
+            {k: v for k, v in postprocess.items() if v is not None},
+        )
+
+    def preprocess(self, inputs: dict[str, str], max_seq_len: int | None = None, doc_stride: int | None = None):
+        if not isinstance(inputs, dict) or not {"question", "context"} <= set(inputs):
+            raise ValueError(f"{TASK} takes {{'question': ..., 'context': ...}}, got {inputs!r}")
+        encoded = self.tokenizer(
+            inputs["question"], inputs["context"], truncation="only_second",
+            max_length=self._setting("max_seq_len", max_seq_len), stride=self._setting("doc_stride", doc_stride),
+            return_overflowing_tokens=True, return_offsets_mapping=True, padding=True, return_tensors="pt",
+        )  # fmt: skip
+        lengths = encoded["attention_mask"].sum(-1).tolist()
+        offsets = [
+            [tuple(o) if sid == 1 else None for o, sid in zip(window.tolist()[:n], encoded.sequence_ids(i)[:n])]
+            for i, (window, n) in enumerate(zip(encoded["offset_mapping"], lengths))
+        ]
+        model_inputs = {k: encoded[k] for k in self.tokenizer.model_input_names if k in encoded}
+        return {"model_inputs": model_inputs, "offsets": offsets, "context": inputs["context"]}
+
+    def _forward(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        outputs = self.model(**inputs["model_inputs"])
+        return {"start_logits": outputs.start_logits, "end_logits": outputs.end_logits, **inputs}
+
+    def postprocess(self, outputs: dict[str, Any], n_best: int | None = None, max_answer_len: int | None = None):
+        n_best, max_answer_len = self._setting("n_best", n_best), self._setting("max_answer_len", max_answer_len)
+        spans = [
+            best_span(start.float().numpy(), end.float().numpy(), offsets, n_best, max_answer_len)
+            for start, end, offsets in zip(outputs["start_logits"], outputs["end_logits"], outputs["offsets"])
+        ]
+        spans = [span for span in spans if span is not None]
+        if not spans:
+            return {"answer": "", "score": float("-inf"), "start": 0, "end": 0}
+        score, start, end = max(spans, key=lambda span: span[0])
+        return {"answer": outputs["context"][start:end], "score": score, "start": start, "end": end}
