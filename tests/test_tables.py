@@ -191,6 +191,16 @@ def test_build_table_from_files(tmp_path):
     assert table["global score"].iloc[1] == 62.33
 
 
+def test_figure1_labels_models_of_the_same_size_and_cost_once(tmp_path):
+    macs = pd.DataFrame(
+        {"model": ["a", "b", "c"], "family": ["bert"] * 3, "params": [100, 100, 120], "macs": [100, 100, 100], "speedup": [1.0] * 3}
+    )
+    figure = figure1(macs, tmp_path / "figure1.png", tmp_path / "figure1.pdf")
+    labels = {text.get_text(): text.xyann for text in figure.axes[0].texts}
+    assert set(labels) == {"a, b", "c"}
+    assert labels["a, b"][1] != labels["c"][1], "side-by-side labels are stacked, not overlaid"
+
+
 def test_figure1_writes_png_and_pdf(tmp_path):
     figure1(MACS, tmp_path / "f" / "figure1.png", tmp_path / "f" / "figure1.pdf")
     assert (tmp_path / "f" / "figure1.png").read_bytes().startswith(b"\x89PNG")

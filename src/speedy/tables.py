@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -218,18 +219,24 @@ def table8(kd_cache: Record) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def figure1(macs: pd.DataFrame, png: str | Path, pdf: str | Path) -> None:
-    """Figure 1: parameters against MACs on log axes, one labelled point per model, as PNG and PDF."""
+def figure1(macs: pd.DataFrame, png: str | Path, pdf: str | Path) -> Figure:
+    """Figure 1: parameters against MACs on log axes, one labelled point per model (per size and cost), as PNG and PDF."""
     figure = Figure(figsize=(7, 5), layout="constrained")
     axes = figure.add_subplot()
     axes.scatter(macs["params"], macs["macs"])
-    for entry in macs.itertuples(index=False):
-        axes.annotate(entry.model, (entry.params, entry.macs), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    placed: list[tuple[float, float]] = []
+    for (params, count), models in macs.groupby(["params", "macs"], sort=False)["model"]:
+        label = ", ".join(models)  # models of the same size and cost share one point and one label
+        point = (math.log10(params), math.log10(count))
+        crowded = sum(abs(point[0] - x) < 0.3 and abs(point[1] - y) < 0.03 for x, y in placed)
+        placed.append(point)
+        axes.annotate(label, (params, count), textcoords="offset points", xytext=(4, 4 - 11 * crowded), fontsize=8)
     axes.set(xscale="log", yscale="log", xlabel="parameters", ylabel="MACs")
     axes.grid(True, which="major", alpha=0.3)
     for path in (png, pdf):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(path, dpi=150)
+    return figure
 
 
 # ------------------------------------------------------------------ entry point for scripts/make_table.py
