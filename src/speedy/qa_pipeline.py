@@ -26,6 +26,21 @@ CUSTOM_PIPELINE = {"impl": f"{Path(__file__).stem}.QuestionAnsweringPipeline", "
 Offsets = Sequence["tuple[int, int] | None"]
 
 
+def encode_windows(tokenizer, questions: Any, contexts: Any, max_length: int, stride: int, **extra: Any):
+    """Question-context pairs as doc-stride windows with character offsets (the workflow's and the pipeline's)."""
+    return tokenizer(
+        questions, contexts, truncation="only_second", max_length=max_length, stride=stride,
+        return_overflowing_tokens=True, return_offsets_mapping=True, **extra,
+    )  # fmt: skip
+
+
+def context_offsets(encoded: Any, window: int, length: int | None = None) -> list[tuple[int, int] | None]:
+    """Per token of one window (its first `length`): the character span in the context, None outside the context."""
+    offsets = encoded["offset_mapping"][window]
+    offsets = offsets.tolist() if hasattr(offsets, "tolist") else offsets
+    return [tuple(o) if sid == 1 else None for o, sid in zip(offsets, encoded.sequence_ids(window))][:length]
+
+
 def best_span(
     start_logits: np.ndarray, end_logits: np.ndarray, offsets: Offsets, n_best: int, max_answer_length: int
 ) -> tuple[float, int, int] | None:
@@ -74,7 +89,7 @@ class QuestionAnsweringPipeline(Pipeline):
         saved = (getattr(self.model.config, "task_specific_params", None) or {}).get(TASK, {})
         return int(saved.get(name, DEFAULTS[name]))
 
-    def _sanitize_parameters(self, max_seq_len=None, doc_stride=None, n_best=None, max_answer_len=None, **unused):
+    def _sanitize_parameters(self, max_seq_len=None, doc_stride=None, n_best=None, max_answer_len=None):
         preprocess = {"max_seq_len": max_seq_len, "doc_stride": doc_stride}
         postprocess = {"n_best": n_best, "max_answer_len": max_answer_len}
         return (
@@ -86,16 +101,12 @@ class QuestionAnsweringPipeline(Pipeline):
     def preprocess(self, inputs: dict[str, str], max_seq_len: int | None = None, doc_stride: int | None = None):
         if not isinstance(inputs, dict) or not {"question", "context"} <= set(inputs):
             raise ValueError(f"{TASK} takes {{'question': ..., 'context': ...}}, got {inputs!r}")
-        encoded = self.tokenizer(
-            inputs["question"], inputs["context"], truncation="only_second",
-            max_length=self._setting("max_seq_len", max_seq_len), stride=self._setting("doc_stride", doc_stride),
-            return_overflowing_tokens=True, return_offsets_mapping=True, padding=True, return_tensors="pt",
+        encoded = encode_windows(
+            self.tokenizer, inputs["question"], inputs["context"], self._setting("max_seq_len", max_seq_len),
+            self._setting("doc_stride", doc_stride), padding=True, return_tensors="pt",
         )  # fmt: skip
         lengths = encoded["attention_mask"].sum(-1).tolist()
-        offsets = [
-            [tuple(o) if sid == 1 else None for o, sid in zip(window.tolist()[:n], encoded.sequence_ids(i)[:n])]
-            for i, (window, n) in enumerate(zip(encoded["offset_mapping"], lengths))
-        ]
+        offsets = [context_offsets(encoded, window, n) for window, n in enumerate(lengths)]
         model_inputs = {k: encoded[k] for k in self.tokenizer.model_input_names if k in encoded}
         return {"model_inputs": model_inputs, "offsets": offsets, "context": inputs["context"]}
 

@@ -233,21 +233,18 @@ class QuestionAnswering(Task):
 
     def featurize(self, examples, tokenizer):
         s = self.settings
-        encoded = tokenizer(
-            list(examples["question"]), list(examples["context"]),
-            truncation="only_second", max_length=s.max_seq_length, stride=s.doc_stride,
-            return_overflowing_tokens=True, return_offsets_mapping=True,
+        encoded = qa_pipeline.encode_windows(
+            tokenizer, list(examples["question"]), list(examples["context"]), s.max_seq_length, s.doc_stride
         )
+        offsets = [qa_pipeline.context_offsets(encoded, window) for window in range(len(encoded["input_ids"]))]
         sample_map = encoded.pop("overflow_to_sample_mapping")
-        offset_mapping = encoded.pop("offset_mapping")
+        encoded.pop("offset_mapping")
         char_words = [self._char_to_word(ex["context"], ex["word_starts"], ex["words"]) for ex in examples]
         ids, answers = list(examples["id"]), list(examples["answers"])
         features = Features(inputs=None, example_ids=[])  # type: ignore[arg-type]
         start_positions, end_positions = [], []
-        for i, offsets in enumerate(offset_mapping):
+        for i, context_offsets in enumerate(offsets):
             example = sample_map[i]
-            sequence_ids = encoded.sequence_ids(i)
-            context_offsets = [tuple(o) if sid == 1 else None for o, sid in zip(offsets, sequence_ids)]
             token_words = [self._token_word(o, char_words[example]) for o in context_offsets]
             starts, ends = _boundary_positions(token_words)
             features.example_ids.append(ids[example])
