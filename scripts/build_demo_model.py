@@ -1,11 +1,12 @@
-"""Build one tiny demo model with a tokenizer trained on the demo corpus."""
+"""Build one tiny demo model with a tokenizer trained on the demo corpus (rule build_demo_model)."""
 
 import logging
 
-from speedy.demo import build_demo_model
+from speedy.demo.models import build_demo_model
 from speedy.logs import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the script directive
-    params = snakemake.params  # noqa: F821
-    build_demo_model(params.family, params.arch, list(snakemake.input), snakemake.output[0], params.seed)  # noqa: F821
-    logging.info("built %s (%s) in %s", snakemake.wildcards.model, params.family, snakemake.output[0])  # noqa: F821
+    smk = snakemake  # noqa: F821
+    p = smk.params
+    build_demo_model(p.family, p.arch, p.corpus, smk.output[0], p.seed)
+    logging.info("built %s (%s) in %s", smk.wildcards.model, p.family, smk.output[0])

@@ -1,37 +1,33 @@
 """Distil the cached teacher into one student on one dataset at one KD grid point (rule distill)."""
 
-import json
-
 import torch
 
-from speedy.cache import fingerprint, read_cache
 from speedy.data import read_split
-from speedy.kd import CachedTeacher
+from speedy.kd import KDSettings
 from speedy.logs import log_to
-from speedy.training import GridJob, Schedule, dataset_files, run_grid_job
+from speedy.tasks import task_from_params
+from speedy.teacher import open_cache, read_teachers
+from speedy.training import GridJob, Schedule, TrainSettings, run_grid_job
 
-with log_to(snakemake.log[0]):
-    torch.set_num_threads(snakemake.threads)
-    config, wildcards = snakemake.config, snakemake.wildcards
-    teacher = json.loads(open(snakemake.input.teacher).read())
-    expected = fingerprint(teacher["path"], snakemake.input.train, config["max_seq_length"], config["qa"]["doc_stride"])
-    ids = list(read_split(snakemake.input.train)["id"])
-    cached = CachedTeacher(read_cache(snakemake.input.cache, expected, ids))
-    grid = {"batch_size": int(wildcards.batch_size), "learning_rate": float(wildcards.learning_rate)}
-    schedule = Schedule(
-        batch_size=grid["batch_size"],
-        learning_rate=grid["learning_rate"],
-        epochs=config["distillation"]["max_epochs"],
-        patience=config["distillation"]["patience"],
-    )
+with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the script directive
+    smk = snakemake  # noqa: F821
+    torch.set_num_threads(smk.threads)
+    teacher = read_teachers(smk.input.teachers)[0]
+    task = task_from_params(smk.params.task)
+    ids = read_split(smk.input.train)["id"]
+    cached = open_cache(teacher, task, smk.input.cache, smk.input.train, ids)
+    kd = smk.params.kd
+    grid = {"batch_size": int(smk.wildcards.batch_size), "learning_rate": float(smk.wildcards.learning_rate)}
     job = GridJob(
-        config=config,
-        dataset=wildcards.dataset,
-        model=wildcards.model,
-        source=snakemake.params.source,
-        schedule=schedule,
-        files=dataset_files(snakemake.input),
+        dataset=smk.wildcards.dataset,
+        model=smk.wildcards.model,
+        source=smk.params.source,
+        task=task,
+        settings=TrainSettings(**smk.params.train),
+        schedule=Schedule(grid["batch_size"], grid["learning_rate"], kd["max_epochs"], patience=kd["patience"]),
+        splits={split: smk.input[split] for split in ("train", "validation", "test")},
+        grid={**grid, "teacher": teacher.model},
         teacher=cached,
-        grid={**grid, "teacher": teacher["model"]},
+        kd=KDSettings(kd["alpha"], kd["temperature"], kd["loss"]),
     )
-    run_grid_job(job, snakemake.output.model, snakemake.output.metrics)
+    run_grid_job(job, smk.output.model, smk.output.metrics, smk.output.predictions)

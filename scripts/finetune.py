@@ -3,19 +3,21 @@
 import torch
 
 from speedy.logs import log_to
-from speedy.training import GridJob, Schedule, dataset_files, run_grid_job
+from speedy.tasks import task_from_params
+from speedy.training import GridJob, Schedule, TrainSettings, run_grid_job
 
-with log_to(snakemake.log[0]):
-    torch.set_num_threads(snakemake.threads)
-    wildcards = snakemake.wildcards
-    grid = {"batch_size": int(wildcards.batch_size), "epochs": int(wildcards.epochs), "learning_rate": float(wildcards.learning_rate)}
+with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the script directive
+    smk = snakemake  # noqa: F821
+    torch.set_num_threads(smk.threads)
+    grid = {"batch_size": int(smk.wildcards.batch_size), "epochs": int(smk.wildcards.epochs), "learning_rate": float(smk.wildcards.learning_rate)}
     job = GridJob(
-        config=snakemake.config,
-        dataset=wildcards.dataset,
-        model=wildcards.model,
-        source=snakemake.params.source,
-        schedule=Schedule(batch_size=grid["batch_size"], learning_rate=grid["learning_rate"], epochs=grid["epochs"]),
-        files=dataset_files(snakemake.input),
+        dataset=smk.wildcards.dataset,
+        model=smk.wildcards.model,
+        source=smk.params.source,
+        task=task_from_params(smk.params.task),
+        settings=TrainSettings(**smk.params.train),
+        schedule=Schedule(grid["batch_size"], grid["learning_rate"], grid["epochs"]),
+        splits={split: smk.input[split] for split in ("train", "validation", "test")},
         grid=grid,
     )
-    run_grid_job(job, snakemake.output.model, snakemake.output.metrics)
+    run_grid_job(job, smk.output.model, smk.output.metrics, smk.output.predictions)

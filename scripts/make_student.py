@@ -3,5 +3,5 @@
 from speedy.logs import log_to
 from speedy.models import cut_albert
 
-with log_to(snakemake.log[0]):
-    cut_albert(snakemake.params.source, snakemake.params.layers, snakemake.output[0])
+with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the script directive
+    cut_albert(snakemake.params.source, snakemake.params.layers, snakemake.output[0])  # noqa: F821

@@ -1,13 +1,9 @@
-"""Snakemake `script:` entry point: build one paper table (params.table) or Figure 1 from the rule's inputs."""
+"""Build one table from its rule's inputs (rule table)."""
 
 from speedy.logs import log_to
-from speedy.tables import build_table, figure1, load_macs, write_table
+from speedy.tables import Layout, build_table, write_table
 
-smk = snakemake  # noqa: F821 (the global object Snakemake gives `script:` jobs)
-
-with log_to(smk.log[0]):
-    if smk.params.table == "figure1":
-        figure1(load_macs(smk.input.macs), smk.output.png, smk.output.pdf)
-    else:
-        table = build_table(smk.params.table, dict(smk.input.items()), smk.config, smk.params.get("task"))
-        write_table(table, smk.output.csv, smk.output.md)
+with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the script directive
+    smk = snakemake  # noqa: F821
+    layout = Layout(smk.params.datasets, smk.params.candidates, smk.params.students)
+    write_table(build_table(smk.wildcards.table, dict(smk.input.items()), layout), smk.output.csv, smk.output.md)

@@ -1,4 +1,4 @@
-"""Publish the grid point with the lowest validation loss as a model with its card (rule publish)."""
+"""Publish the grid point with the lowest selection loss as a model with its scores and card (rule publish)."""
 
 import logging
 
@@ -6,7 +6,7 @@ from speedy.logs import log_to
 from speedy.publish import publish_best
 
 with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the script directive
-    inputs, outputs = snakemake.input, snakemake.output  # noqa: F821
-    kind, base = snakemake.wildcards.kind, snakemake.params.base  # noqa: F821
-    best = publish_best(inputs.metrics, inputs.models, kind, base, outputs.model, outputs.scores)
-    logging.info("best of %d grid points: %s", len(inputs.metrics), best["grid"])
+    smk = snakemake  # noqa: F821
+    runs = list(zip(smk.input.metrics, smk.input.predictions, smk.input.models))
+    best = publish_best(runs, smk.wildcards.kind, smk.params.metric, smk.params.base, smk.output.model, smk.output.scores)
+    logging.info("best of %d grid points: %s", len(runs), best["grid"])

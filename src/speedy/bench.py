@@ -15,6 +15,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,26 @@ GEMM_RUNS = 10
 MEAN_AD_SCALE = 1.253314  # sqrt(pi / 2): mean absolute deviation to MAD-like scale (Iglewicz-Hoaglin)
 MAD_SCALE = 0.6745  # the 0.75 quantile of the standard normal
 
-Bench = Mapping[str, Any]
 Entry = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """The benchmarked input and head: batch x seq_length tokens into a classifier with num_labels labels."""
+
+    batch_size: int
+    seq_length: int
+    num_labels: int
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How runs are timed: intra-op threads, warm-up and timed runs, and the modified-Z outlier cut-off."""
+
+    threads: int
+    warmup_runs: int
+    timed_runs: int
+    outlier_threshold: float
 
 
 class BenchError(RuntimeError):
@@ -89,28 +108,28 @@ def count_macs(model: PreTrainedModel, batch_size: int, seq_length: int) -> int:
     return int(linear_macs)
 
 
-def params_and_macs(entry: Entry, bench: Bench) -> tuple[int, int]:
+def params_and_macs(entry: Entry, shape: Shape) -> tuple[int, int]:
     """Parameters and MACs of one entry's task model, freeing the model afterwards."""
-    model = build_task_model(entry, bench["num_labels"])
-    counts = count_params(model), count_macs(model, bench["batch_size"], bench["seq_length"])
+    model = build_task_model(entry, shape.num_labels)
+    counts = count_params(model), count_macs(model, shape.batch_size, shape.seq_length)
     del model
     gc.collect()
     return counts
 
 
-def macs_table(entries: Mapping[str, Entry], reference: Entry, bench: Bench) -> pd.DataFrame:
-    """One row per entry (`MACS_COLUMNS`); speedup = MACs of `reference` (bench.reference) / the model's MACs."""
+def macs_table(entries: Mapping[str, Entry], reference: str, reference_entry: Entry, shape: Shape) -> pd.DataFrame:
+    """One row per entry (`MACS_COLUMNS`); speedup = MACs of the `reference` model / the model's MACs."""
     rows = []
     for name, entry in entries.items():
-        params, macs = params_and_macs(entry, bench)
+        params, macs = params_and_macs(entry, shape)
         log.info("%s: %d params, %d MACs", name, params, macs)
         rows.append({"model": name, "family": entry["family"], "params": params, "macs": macs})
     table = pd.DataFrame(rows, columns=MACS_COLUMNS[:-1])
     by_name = dict(zip(table["model"], table["macs"]))
-    if bench["reference"] in by_name:
-        reference_macs = by_name[bench["reference"]]
+    if reference in by_name:
+        reference_macs = by_name[reference]
     else:
-        reference_macs = params_and_macs(reference, bench)[1]
+        reference_macs = params_and_macs(reference_entry, shape)[1]
     table["speedup"] = (reference_macs / table["macs"]).round(4)
     return table
 
@@ -213,30 +232,30 @@ def gemm_throughput(device: str, threads: int, threshold: float, size: int = GEM
 
 
 # ------------------------------------------------------------------ inference speed
-def speed_report(name: str, entry: Entry, device: str, bench: Bench, macs: int, gemm_flops: float) -> dict[str, Any]:
+def speed_report(name: str, entry: Entry, device: str, shape: Shape, timing: Timing, macs: int, gemm_flops: float) -> dict[str, Any]:
     """The speed JSON of one model on one device (eager PyTorch forward passes in inference mode).
 
     achieved_flops = 2 (MACs + attention MACs) / mean latency; efficiency = achieved_flops / gemm_flops.
     """
     target = resolve_device(device)
-    set_threads(bench["threads"])
-    model = build_task_model(entry, bench["num_labels"]).to(target)
-    inputs = {k: v.to(target) for k, v in dummy_inputs(model.config, bench["batch_size"], bench["seq_length"]).items()}
+    set_threads(timing.threads)
+    model = build_task_model(entry, shape.num_labels).to(target)
+    inputs = {k: v.to(target) for k, v in dummy_inputs(model.config, shape.batch_size, shape.seq_length).items()}
     with torch.inference_mode():
-        seconds = time_runs(lambda: model(**inputs), target, bench["warmup_runs"], bench["timed_runs"])
-    timing = summarize(seconds, bench["outlier_threshold"])
+        seconds = time_runs(lambda: model(**inputs), target, timing.warmup_runs, timing.timed_runs)
+    summary = summarize(seconds, timing.outlier_threshold)
     model_config = arch_config(entry["family"], entry["arch"])
-    work = macs + attention_macs(model_config, bench["batch_size"], bench["seq_length"])
-    achieved = 2 * work / (timing["mean_ms"] / 1000)
+    work = macs + attention_macs(model_config, shape.batch_size, shape.seq_length)
+    achieved = 2 * work / (summary["mean_ms"] / 1000)
     return {
         "model": name,
         "device": device,
-        "batch_size": bench["batch_size"],
-        "seq_length": bench["seq_length"],
-        **timing,
-        "inferences_per_s": bench["batch_size"] / (timing["mean_ms"] / 1000),
-        "threshold": bench["outlier_threshold"],
-        **hardware(target, bench["threads"]),
+        "batch_size": shape.batch_size,
+        "seq_length": shape.seq_length,
+        **summary,
+        "inferences_per_s": shape.batch_size / (summary["mean_ms"] / 1000),
+        "threshold": timing.outlier_threshold,
+        **hardware(target, timing.threads),
         "gemm_flops": gemm_flops,
         "achieved_flops": achieved,
         "efficiency": achieved / gemm_flops,
@@ -297,37 +316,36 @@ def optimized_runner(
     return onnx_runner(model, inputs, threads, workdir / "model.onnx")
 
 
-def optimized_report(name: str, entry: Entry, bench: Bench) -> dict[str, Any]:
-    """Eager CPU latency of a student and, per `bench.optimized` method, its speedup and max |logit difference|."""
+def optimized_report(name: str, entry: Entry, shape: Shape, timing: Timing, methods: Sequence[str]) -> dict[str, Any]:
+    """Eager CPU latency of a student and, per optimized method (onnx, int8), its speedup and max |logit difference|."""
     target = torch.device("cpu")
-    threads, threshold = bench["threads"], bench["outlier_threshold"]
-    set_threads(threads)
-    model = build_task_model(entry, bench["num_labels"])
-    inputs = dummy_inputs(model.config, bench["batch_size"], bench["seq_length"])
+    set_threads(timing.threads)
+    model = build_task_model(entry, shape.num_labels)
+    inputs = dummy_inputs(model.config, shape.batch_size, shape.seq_length)
 
     def measure(run: Runner) -> tuple[dict[str, Any], np.ndarray]:
-        seconds = time_runs(run, target, bench["warmup_runs"], bench["timed_runs"])
-        return summarize(seconds, threshold), run()
+        seconds = time_runs(run, target, timing.warmup_runs, timing.timed_runs)
+        return summarize(seconds, timing.outlier_threshold), run()
 
     eager, reference = measure(eager_runner(model, inputs))
-    methods = {}
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for method in bench["optimized"]:
-            timing, output = measure(optimized_runner(method, model, inputs, threads, Path(tmp)))
-            methods[method] = {
-                **timing,
-                "speedup": eager["mean_ms"] / timing["mean_ms"],
+        for method in methods:
+            summary, output = measure(optimized_runner(method, model, inputs, timing.threads, Path(tmp)))
+            results[method] = {
+                **summary,
+                "speedup": eager["mean_ms"] / summary["mean_ms"],
                 "max_abs_diff": float(np.max(np.abs(output - reference))),
             }
-            log.info("%s %s: %.2f ms, speedup %.2f", name, method, timing["mean_ms"], methods[method]["speedup"])
+            log.info("%s %s: %.2f ms, speedup %.2f", name, method, summary["mean_ms"], results[method]["speedup"])
     return {
         "model": name,
         "device": "cpu",
-        "batch_size": bench["batch_size"],
-        "seq_length": bench["seq_length"],
-        "threshold": threshold,
-        **hardware(target, threads),
+        "batch_size": shape.batch_size,
+        "seq_length": shape.seq_length,
+        "threshold": timing.outlier_threshold,
+        **hardware(target, timing.threads),
         "eager": eager,
         "max_abs_logit": float(np.max(np.abs(reference))),
-        "methods": methods,
+        "methods": results,
     }

@@ -1,80 +1,106 @@
-"""Names derived from the workflow config: students, benchmarked models, architectures, grids."""
+"""The workflow config: names derived from it (students, benchmarked models, grids) and its planning-time checks.
+
+`check_references` is the one function that reads the whole config: it runs while Snakemake plans, before
+any job, and refuses a config whose parts do not fit together. Jobs get typed slices, never the config.
+"""
 
 from __future__ import annotations
 
+import json
 from itertools import product
+from pathlib import Path
 from typing import Any
 
 Config = dict[str, Any]
 
 
 class ConfigError(ValueError):
-    """A config that passes the schema but refers to something that does not exist."""
+    """A config that passes the schema but whose parts do not fit together."""
 
 
-def student_names(config: Config) -> list[str]:
-    """Students: the `tiny` models as they are, then `{cut_from}-{n}` for each layer count n."""
-    students = config["students"]
-    return list(students["tiny"]) + [f"{students['cut_from']}-{n}" for n in students["layers"]]
+def student_names(students: Config) -> list[str]:
+    """Students (the config's `students` block): the `tiny` models as they are, then `{cut_from}-{n}` for each n."""
+    return list(students["tiny"]) + list(cut_students(students))
 
 
-def cut_students(config: Config) -> dict[str, int]:
+def cut_students(students: Config) -> dict[str, int]:
     """Students that are cut from `cut_from`, mapped to their layer count."""
-    students = config["students"]
     return {f"{students['cut_from']}-{n}": n for n in students["layers"]}
 
 
-def bench_models(config: Config) -> list[str]:
-    """Every model that is counted and timed: the candidates, then the students."""
-    return list(dict.fromkeys(config["candidates"] + student_names(config)))
-
-
-def model_entry(config: Config, name: str) -> dict[str, Any]:
-    """The config entry of a candidate or a student (a cut student inherits `cut_from`'s entry)."""
-    if name in config["models"]:
-        return config["models"][name]
-    layers = cut_students(config).get(name)
+def model_entry(models: Config, students: Config, name: str) -> dict[str, Any]:
+    """The `models` entry of a candidate or a student (a cut student inherits `cut_from`'s entry, with fewer layers)."""
+    if name in models:
+        return models[name]
+    layers = cut_students(students).get(name)
     if layers is None:
         raise ConfigError(f"unknown model {name!r}: not under `models` and not a student")
-    base = config["models"][config["students"]["cut_from"]]
-    return {**base, "arch": {**base["arch"], "num_hidden_layers": layers}}
+    base = models[students["cut_from"]]
+    return {**base, "arch": {**base["arch"], layer_key(base["family"]): layers}}
 
 
-def finetune_grid(config: Config, model: str) -> list[dict[str, Any]]:
-    """The fine-tuning grid points of a model, from its lr group."""
-    group = model_entry(config, model)["lr_group"]
-    grid = config["finetune"]["grids"][group]
+def layer_key(family: str) -> str:
+    """The `arch` field that holds a family's number of layers."""
+    return "n_layers" if family == "distilbert" else "num_hidden_layers"
+
+
+def finetune_grid(grid: Config) -> list[dict[str, Any]]:
+    """The points of one fine-tuning grid (a `finetune.grids` entry)."""
     return [
         {"batch_size": b, "epochs": e, "learning_rate": lr}
         for b, e, lr in product(grid["batch_size"], grid["epochs"], grid["learning_rate"])
     ]
 
 
+def _local_layers(source: str) -> int | None:
+    """The layer count in a local model folder's config.json, if there is one."""
+    path = Path(source, "config.json")
+    return json.loads(path.read_text()).get("num_hidden_layers") if path.is_file() else None
+
+
 def check_references(config: Config) -> None:
-    """Raise one ConfigError naming every cross-reference the schema cannot check."""
-    models, datasets = config["models"], config["datasets"]
+    """Raise one ConfigError naming every part of the config that does not fit the rest (what the schema cannot check)."""
+    from speedy.data import FORMAT_FIELDS
+    from speedy.tasks import task_types
+
+    models, datasets, students = config["models"], config["datasets"], config["students"]
+    tasks = task_types()
     problems = [f"candidates: {m!r} is not under `models`" for m in config["candidates"] if m not in models]
-    problems += [f"students.tiny: {m!r} is not under `models`" for m in config["students"]["tiny"] if m not in models]
-    cut_from = config["students"]["cut_from"]
+    problems += [f"students.tiny: {m!r} is not under `models`" for m in students["tiny"] if m not in models]
+    cut_from = students["cut_from"]
     if cut_from not in models:
         problems.append(f"students.cut_from: {cut_from!r} is not under `models`")
     elif models[cut_from]["family"] != "albert":
         problems.append(f"students.cut_from: {cut_from!r} must be an ALBERT model")
+    else:
+        base = models[cut_from]
+        layers = [base["arch"].get("num_hidden_layers"), _local_layers(base["pretrained"])]
+        for n in students["layers"]:
+            for most in filter(None, layers):
+                if n > most:
+                    problems.append(f"students.layers: {n} is more than the {most} layers of {cut_from!r}")
+                    break
     for m, entry in models.items():
         if entry["lr_group"] not in config["finetune"]["grids"]:
             problems.append(f"models.{m}.lr_group: {entry['lr_group']!r} has no grid under finetune.grids")
     for d, entry in datasets.items():
-        if entry["task"] != "qa" and "labels" not in entry:
-            problems.append(f"datasets.{d}: a {entry['task']} dataset needs `labels`")
-        expected = {"classification": {"accuracy"}, "token": {"pos_f1", "ner_f1"}, "qa": {"squad"}}[entry["task"]]
-        if entry["metric"] not in expected:
-            problems.append(f"datasets.{d}.metric: {entry['metric']!r} does not fit task {entry['task']!r}")
+        task = tasks.get(entry["task"])
+        if task is None:
+            problems.append(f"datasets.{d}.task: {entry['task']!r} is not a task type; expected one of {sorted(tasks)}")
+            continue
+        if task.needs_labels and "labels" not in entry:
+            problems.append(f"datasets.{d}: a {task.name} dataset needs `labels`")
+        if entry["metric"] not in task.metrics:
+            problems.append(f"datasets.{d}.metric: {entry['metric']!r} does not fit task {task.name!r}; expected one of {list(task.metrics)}")
+        for split, spec in entry["splits"].items():
+            if "format" in spec and not set(task.fields) <= set(FORMAT_FIELDS[spec["format"]]):
+                problems.append(f"datasets.{d}.splits.{split}.format: {spec['format']!r} holds no {task.name} data")
     if config["bench"]["reference"] not in models:
         problems.append(f"bench.reference: {config['bench']['reference']!r} is not under `models`")
     timing = config["distillation"]["timing"]
     if timing["dataset"] not in datasets:
         problems.append(f"distillation.timing.dataset: {timing['dataset']!r} is not under `datasets`")
-    if timing["student"] not in student_names(config):
+    if timing["student"] not in student_names(students):
         problems.append(f"distillation.timing.student: {timing['student']!r} is not a student")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))

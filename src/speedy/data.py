@@ -7,7 +7,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from speedy.tasks import RecordError, task_type
+from speedy.tasks.base import Record
+
 SPLITS = ("train", "validation", "test")
 PAWSX_COLUMNS = ("id", "sentence1", "sentence2", "label")
 XNLI_COLUMNS = (
@@ -23,41 +27,26 @@ XNLI_COLUMNS = (
     "sentence2_parse", "sentence1", "sentence2", "promptID", "pairID", "genre",
     "label1", "label2", "label3", "label4", "label5",
 )  # fmt: skip
-REQUIRED_COLUMNS = {
-    "classification": ("text", "label"),
-    "token": ("words", "tags"),
-    "qa": ("question", "context", "answers"),
-}
 MULTIWORD_TAG = "_"  # the tag of a multiword token in the hub's Universal Dependencies loader
-# QA context words: runs of letters and digits, and each other visible character alone (as BERT's basic
-# tokenizer splits). Answers then start and end on word boundaries ("Lima" in "en Lima."), which the
-# per-word teacher outputs of distillation need.
-CONTEXT_WORD = re.compile(r"\w+|[^\w\s]")
-
-_ANSWERS = pa.struct([("text", pa.list_(pa.string())), ("answer_start", pa.list_(pa.int64()))])
-SCHEMAS = {
-    "classification": pa.schema(
-        [("id", pa.string()), ("text", pa.string()), ("text_pair", pa.string()), ("label", pa.int64())]
-    ),
-    "token": pa.schema([("id", pa.string()), ("words", pa.list_(pa.string())), ("tags", pa.list_(pa.int64()))]),
-    "qa": pa.schema(
-        [
-            ("id", pa.string()),
-            ("question", pa.string()),
-            ("context", pa.string()),
-            ("words", pa.list_(pa.string())),
-            ("word_starts", pa.list_(pa.int64())),
-            ("answers", _ANSWERS),
-        ]
-    ),
-}
-
-# A raw record: internal fields with labels/tags still as names (or hub ints), plus "where" (file:line or row).
-Record = dict[str, Any]
-
 
 class DataError(ValueError):
     """Bad input data: a missing or malformed file, an unknown label, a duplicate id or an unreachable hub split."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One `datasets.*` entry of the config: its task type, label names, hub column mapping and split sources."""
+
+    name: str
+    task: str
+    splits: Mapping[str, Mapping[str, Any]]
+    labels: tuple[str, ...] = ()
+    columns: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_entry(cls, name: str, entry: Mapping[str, Any]) -> DatasetSpec:
+        """The spec of a config entry (the keys prepare_data reads; `metric` is not one of them)."""
+        return cls(name, entry["task"], entry["splits"], tuple(entry.get("labels", ())), entry.get("columns", {}))
 
 
 # ------------------------------------------------------------------ local formats
@@ -198,6 +187,14 @@ def _read_squad(path: Path, split: str) -> list[Record]:
         raise DataError(f"{path}: not SQuAD v1.1 JSON ({type(error).__name__}: {error})") from error
 
 
+FORMAT_FIELDS = {  # the record fields each local format provides
+    "mldoc_tsv": ("id", "text", "label"),
+    "pawsx_tsv": ("id", "text", "text_pair", "label"),
+    "xnli_tsv": ("id", "text", "text_pair", "label"),
+    "conll2002": ("id", "words", "tags"),
+    "conllu": ("id", "words", "tags"),
+    "squad_json": ("id", "question", "context", "answers"),
+}
 READERS: dict[str, Callable[[Path, str], list[Record]]] = {
     "mldoc_tsv": _read_mldoc,
     "pawsx_tsv": _read_pawsx,
@@ -230,12 +227,12 @@ def _named(value: Any, names: list[str] | None) -> Any:
     return names[value] if names is not None and isinstance(value, int) and 0 <= value < len(names) else value
 
 
-def _read_hub(entry: dict[str, Any], where: str, split: str) -> list[Record]:
+def _read_hub(dataset: DatasetSpec, where: str, split: str) -> list[Record]:
     """The records of a hub split, columns renamed to the internal names and ClassLabel ints turned into names."""
-    spec = entry["splits"][split]
+    spec = dataset.splits[split]
     hub, name, hub_split = spec["hub"], spec.get("name"), spec["split"]
-    columns = entry.get("columns", {})
-    unmapped = [c for c in REQUIRED_COLUMNS[entry["task"]] if c not in columns]
+    columns = dataset.columns
+    unmapped = [c for c in task_type(dataset.task).fields if c not in columns]
     if unmapped:
         raise DataError(f"{where}: a hub split needs `columns` for {unmapped} (internal name: source column)")
     try:
@@ -261,70 +258,19 @@ def _read_hub(entry: dict[str, Any], where: str, split: str) -> list[Record]:
             record["label"] = _named(record["label"], names)
         if "tags" in record:
             pairs = [(w, _named(t, names)) for w, t in zip(record["words"], record["tags"])]
-            pairs = [(w, t) for w, t in pairs if t != MULTIWORD_TAG or MULTIWORD_TAG in entry.get("labels", [])]
+            pairs = [(w, t) for w, t in pairs if t != MULTIWORD_TAG or MULTIWORD_TAG in dataset.labels]
             record["words"], record["tags"] = [w for w, _ in pairs], [t for _, t in pairs]
         records.append(record)
     return records
 
 
 # ------------------------------------------------------------------ internal schema
-def _label_id(value: Any, index: dict[str, int], where: str) -> int:
-    """The id of a label given by name (looked up) or as an int id (range-checked)."""
-    if isinstance(value, str):
-        if value not in index:
-            raise DataError(f"{where}: unknown label {value!r}; expected one of {list(index)}")
-        return index[value]
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(index):
-        return value
-    raise DataError(f"{where}: label {value!r} is not a label name nor an id below {len(index)}")
-
-
-def _check_answers(record: Record) -> None:
-    """Every gold answer must be at its answer_start in the context."""
-    answers, context = record["answers"], record["context"]
-    if not answers["text"] or len(answers["text"]) != len(answers["answer_start"]):
-        raise DataError(f"{record['where']}: needs one answer_start per answer text, and at least one answer")
-    for text, start in zip(answers["text"], answers["answer_start"]):
-        if context[start : start + len(text)] != text:
-            found = context[start : start + len(text)]
-            raise DataError(f"{record['where']}: answer {text!r} is not at answer_start {start} (found {found!r})")
-
-
-def _to_schema(record: Record, task: str, index: dict[str, int]) -> Record:
-    """One record in the internal schema of `task`."""
-    where = record["where"]
-    if task == "classification":
-        row = {"id": record["id"], "text": record["text"]}
-        if "text_pair" in record:
-            row["text_pair"] = record["text_pair"]
-        return {**row, "label": _label_id(record["label"], index, where)}
-    if task == "token":
-        if len(record["words"]) != len(record["tags"]):
-            raise DataError(f"{where}: {len(record['words'])} words but {len(record['tags'])} tags")
-        tags = [_label_id(tag, index, where) for tag in record["tags"]]
-        return {"id": record["id"], "words": record["words"], "tags": tags}
-    _check_answers(record)
-    spans = list(CONTEXT_WORD.finditer(record["context"]))
-    answers = record["answers"]
-    return {
-        "id": record["id"],
-        "question": record["question"],
-        "context": record["context"],
-        "words": [m.group() for m in spans],
-        "word_starts": [m.start() for m in spans],
-        "answers": {"text": list(answers["text"]), "answer_start": [int(s) for s in answers["answer_start"]]},
-    }
-
-
-def load_split(config: dict[str, Any], dataset: str, split: str) -> pd.DataFrame:
-    """One split of a dataset in the internal schema of its task."""
-    if dataset not in config["datasets"]:
-        raise DataError(f"unknown dataset {dataset!r}; the config has {list(config['datasets'])}")
-    entry = config["datasets"][dataset]
-    where = f"datasets.{dataset}.splits.{split}"
-    spec = entry["splits"][split]
+def read_source_split(dataset: DatasetSpec, split: str) -> pd.DataFrame:
+    """One split of a dataset's source (hub or local files) in the prepared schema of its task."""
+    where = f"datasets.{dataset.name}.splits.{split}"
+    spec = dataset.splits[split]
     if "hub" in spec:
-        records = _read_hub(entry, where, split)
+        records = _read_hub(dataset, where, split)
     else:
         try:
             records = read_local(spec["path"], spec["format"], split)
@@ -332,35 +278,33 @@ def load_split(config: dict[str, Any], dataset: str, split: str) -> pd.DataFrame
             raise DataError(f"{error} ({where})") from None
     source = spec.get("path") or f"hub {spec['hub']} ({spec.get('name')}, {spec['split']})"
     if not records:
-        raise DataError(f"{source}: split {split!r} of dataset {dataset!r} is empty ({where})")
-    index = {label: i for i, label in enumerate(entry.get("labels", []))}
+        raise DataError(f"{source}: split {split!r} of dataset {dataset.name!r} is empty ({where})")
+    task = task_type(dataset.task)
+    index = {label: i for i, label in enumerate(dataset.labels)}
     rows, seen = [], set()
     for record in records:
         if record["id"] in seen:
             raise DataError(f"{record['where']}: duplicate id {record['id']!r}")
         seen.add(record["id"])
-        rows.append(_to_schema(record, entry["task"], index))
+        try:
+            rows.append(task.to_prepared(record, index))
+        except RecordError as error:
+            raise DataError(str(error)) from None
     return pd.DataFrame(rows)
 
 
-def _schema(task: str, frame: pd.DataFrame) -> pa.Schema:
-    """The Parquet schema of a task's frame (text_pair only where the dataset has pairs)."""
-    schema = SCHEMAS[task]
-    return pa.schema([field for field in schema if field.name in frame.columns])
-
-
-def prepare_dataset(config: dict[str, Any], dataset: str, out_dir: str | Path) -> None:
+def prepare_dataset(dataset: DatasetSpec, out_dir: str | Path) -> None:
     """Write `{split}.parquet` for every split and `labels.json`; nothing is written unless all splits load."""
-    entry = config["datasets"][dataset]
-    frames = {split: load_split(config, dataset, split) for split in SPLITS}
+    frames = {split: read_source_split(dataset, split) for split in SPLITS}
+    schema = task_type(dataset.task).schema
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".prepare-", dir=out))
     try:
         for split, frame in frames.items():
-            table = pa.Table.from_pandas(frame, schema=_schema(entry["task"], frame), preserve_index=False)
-            pq.write_table(table, staging / f"{split}.parquet")
-        labels = {"dataset": dataset, "task": entry["task"], "labels": list(entry.get("labels", []))}
+            fields = pa.schema([f for f in schema if f.name in frame.columns])  # text_pair only where there are pairs
+            pq.write_table(pa.Table.from_pandas(frame, schema=fields, preserve_index=False), staging / f"{split}.parquet")
+        labels = {"dataset": dataset.name, "task": dataset.task, "labels": list(dataset.labels)}
         (staging / "labels.json").write_text(json.dumps(labels, indent=2) + "\n", encoding="utf-8")
         for file in staging.iterdir():
             os.replace(file, out / file.name)

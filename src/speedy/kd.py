@@ -1,9 +1,12 @@
-"""Knowledge distillation: the loss, teacher sources (cache or live), the joining collator and the Trainer."""
+"""Knowledge distillation: the loss, where teacher outputs come from (cache or live), batches and the Trainer.
+
+The distiller never names a task: the task adaptor turns teacher rows into targets for a batch, and pairs
+them with the student's outputs; here they travel in the batch under one key, `teacher`.
+"""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -13,7 +16,8 @@ from transformers import Trainer
 
 from speedy.tasks import Features, Task, TeacherRow
 
-TEACHER_KEYS = ("teacher_logits", "teacher_mask", "teacher_start", "teacher_end", "span_mask")
+TEACHER = "teacher"  # the batch key of the teacher targets
+FEATURE_INDEX = "feature_index"  # the column that ties a training feature to its example's teacher row
 
 
 @dataclass(frozen=True)
@@ -23,12 +27,6 @@ class KDSettings:
     alpha: float = 0.0
     temperature: float = 1.0
     loss: str = "kl"
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> KDSettings:
-        """Settings from the `distillation` block of the config."""
-        d = config["distillation"]
-        return cls(alpha=d["alpha"], temperature=d["temperature"], loss=d["loss"])
 
 
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, kind: str = "kl", temperature: float = 1.0) -> torch.Tensor:
@@ -78,56 +76,38 @@ class LiveTeacher:
         return self.outputs(list(example_ids))
 
 
-class TeacherCollator:
-    """Pads model inputs dynamically and, when a teacher is given, joins its outputs by example id."""
+class BatchCollator:
+    """Pads features into a batch; items that carry a `feature_index` (the training features of a distillation)
+    also get their teacher's targets, under `teacher`."""
 
-    def __init__(self, task: Task, tokenizer, features: Features | None = None, teacher: TeacherSource | None = None):
-        self.task, self.tokenizer, self.features, self.teacher = task, tokenizer, features, teacher
-        self.pad = task.base_collator(tokenizer)
+    def __init__(self, task: Task, tokenizer, teacher: TeacherSource | None = None, features: Features | None = None):
+        self.task, self.teacher, self.features = task, teacher, features
+        self.pad = task.padding(tokenizer)
 
-    def without_teacher(self) -> TeacherCollator:
-        """The same padding with no teacher outputs, for evaluation batches."""
-        return TeacherCollator(self.task, self.tokenizer)
-
-    def __call__(self, batch: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        indices = [item["feature_index"] for item in batch]
-        padded = self.pad([{k: v for k, v in item.items() if k != "feature_index"} for item in batch])
-        if self.teacher is not None:
+    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = self.pad([{k: v for k, v in item.items() if k != FEATURE_INDEX} for item in items])
+        if FEATURE_INDEX in items[0]:
+            indices = [item[FEATURE_INDEX] for item in items]
             rows = self.teacher.rows([self.features.example_ids[i] for i in indices])
-            padded.update(self.task.teacher_targets(rows, self.features, indices, padded["input_ids"].shape[1]))
-        return padded
+            batch[TEACHER] = self.task.teacher_targets(rows, self.features, indices, batch["input_ids"].shape[1])
+        return batch
 
 
 class DistillationTrainer(Trainer):
-    """A Trainer whose loss mixes gold CE with KD against the teacher outputs carried in the batch."""
+    """A Trainer whose loss mixes gold CE with KD against the teacher targets of training batches.
+
+    Evaluation batches carry no teacher: the validation loss is the student's CE on gold, as in fine-tuning.
+    """
 
     def __init__(self, *args: Any, task: Task, kd: KDSettings, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.task, self.kd = task, kd
 
-    @contextlib.contextmanager
-    def _evaluation_collator(self) -> Iterator[None]:
-        """Evaluation batches carry no teacher outputs: validation loss is the student's CE on gold."""
-        collator = self.data_collator
-        self.data_collator = collator.without_teacher()
-        try:
-            yield
-        finally:
-            self.data_collator = collator
-
-    def get_eval_dataloader(self, eval_dataset=None):
-        with self._evaluation_collator():
-            return super().get_eval_dataloader(eval_dataset)
-
-    def get_test_dataloader(self, test_dataset):
-        with self._evaluation_collator():
-            return super().get_test_dataloader(test_dataset)
-
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        targets = {k: inputs.pop(k) for k in TEACHER_KEYS if k in inputs}
+        targets = inputs.pop(TEACHER, None)
         outputs = model(**inputs)
         loss = outputs.loss
-        if targets:  # training batches carry the teacher; evaluation is the student's CE on gold
+        if targets is not None:
             pairs = self.task.kd_pairs(outputs, targets)
             kd = sum(kd_loss(s, t, self.kd.loss, self.kd.temperature) for s, t in pairs) / len(pairs)
             loss = self.kd.alpha * loss + (1 - self.kd.alpha) * kd

@@ -128,8 +128,20 @@ METRICS: dict[str, Callable[[Any, Any], dict[str, float]]] = {
 }
 
 
-def compute(metric: str, predictions: Any, references: Any) -> dict[str, float]:
-    """Score predictions with the config metric `metric` (accuracy | pos_f1 | ner_f1 | squad)."""
+def compute(metric: str, predictions: dict[str, Any], references: dict[str, Any]) -> dict[str, float]:
+    """Score predictions against references, both keyed by example id, with the config metric `metric`."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; expected one of {sorted(METRICS)}")
-    return METRICS[metric](predictions, references)
+    if metric == "squad":
+        return squad(predictions, references)
+    missing = [i for i in references if i not in predictions]
+    if missing:
+        raise ValueError(f"{metric}: no prediction for {len(missing)} example(s), e.g. {missing[:3]}")
+    return METRICS[metric]([predictions[i] for i in references], list(references.values()))
+
+
+def headline(metric: str, scores: dict[str, float]) -> float | str:
+    """The figure a table shows for a metric's scores: the main score, or "F1 / EM" for QA."""
+    if metric == "squad":
+        return f"{scores['f1']:.2f} / {scores['exact_match']:.2f}"
+    return round(float(scores[MAIN_METRIC[metric]]), 2)

@@ -6,12 +6,10 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import transformers
 from transformers import (
     AlbertConfig,
     AutoConfig,
-    AutoModelForQuestionAnswering,
-    AutoModelForSequenceClassification,
-    AutoModelForTokenClassification,
     AutoTokenizer,
     BertConfig,
     DistilBertConfig,
@@ -28,12 +26,6 @@ FAMILY_CONFIGS: dict[str, type[PretrainedConfig]] = {
     "distilbert": DistilBertConfig,
     "albert": AlbertConfig,
     "roberta": RobertaConfig,
-}
-
-TASK_MODELS = {
-    "classification": AutoModelForSequenceClassification,
-    "token": AutoModelForTokenClassification,
-    "qa": AutoModelForQuestionAnswering,
 }
 
 
@@ -75,8 +67,8 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def load_task_model(path: str | Path, task: str, labels: list[str] | None = None) -> PreTrainedModel:
-    """A task model (classification, token or qa) from a hub id or local folder, with label names set."""
+def load_task_model(path: str | Path, auto_model: str, labels: list[str] | None = None) -> PreTrainedModel:
+    """A task model (`auto_model`: a transformers AutoModelFor... class name) from a hub id or local folder, with label names set."""
     kwargs: dict[str, Any] = {}
     if labels:
         kwargs = {
@@ -85,7 +77,7 @@ def load_task_model(path: str | Path, task: str, labels: list[str] | None = None
             "label2id": {label: i for i, label in enumerate(labels)},
         }
     try:
-        return TASK_MODELS[task].from_pretrained(str(path), **kwargs)
+        return getattr(transformers, auto_model).from_pretrained(str(path), **kwargs)
     except OSError as error:
         raise ModelLoadError(_hint(str(path))) from error
 

@@ -6,6 +6,7 @@ import json
 import math
 import statistics
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +14,22 @@ import pandas as pd
 from matplotlib.figure import Figure
 from pandas.api.types import is_numeric_dtype
 
-from speedy.config import Config, student_names
-from speedy.metrics import MAIN_METRIC
+from speedy.metrics import MAIN_METRIC, headline
 
 Record = dict[str, Any]
 Cell = float | str | None
 
 MACS_COLUMNS = ["model", "family", "params", "macs", "speedup"]
 SCORE_KEYS = ("dataset", "model", "kind", "metric", "test")
-ABLATION_TABLES = {"table5": "classification", "table6": "token", "table7": "qa"}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What a table lists: its datasets (columns, in config order), the candidates and the students (rows)."""
+
+    datasets: Sequence[str]
+    candidates: Sequence[str]
+    students: Sequence[str]
 
 
 # ------------------------------------------------------------------ reading and writing
@@ -41,9 +49,8 @@ def load_scores(paths: Sequence[str | Path]) -> list[Record]:
             raise ValueError(f"{path}: scores file lacks key(s) {missing}")
         if score["metric"] not in MAIN_METRIC:
             raise ValueError(f"{path}: unknown metric {score['metric']!r}")
-        needed = ["f1", "exact_match"] if score["metric"] == "squad" else [MAIN_METRIC[score["metric"]]]
-        if any(key not in score["test"] for key in needed):
-            raise ValueError(f"{path}: `test` needs {needed} for metric {score['metric']!r}")
+        if MAIN_METRIC[score["metric"]] not in score["test"]:
+            raise ValueError(f"{path}: `test` needs {MAIN_METRIC[score['metric']]!r} for metric {score['metric']!r}")
         scores.append(score)
     return scores
 
@@ -91,17 +98,8 @@ def main_score(score: Record) -> float:
 
 
 def score_cell(score: Record | None) -> Cell:
-    """A table cell: the main test metric rounded to 2 decimals, or "F1 / EM" for QA; None when missing."""
-    if score is None:
-        return None
-    if score["metric"] == "squad":
-        return f"{score['test']['f1']:.2f} / {score['test']['exact_match']:.2f}"
-    return round(main_score(score), 2)
-
-
-def _datasets(config: Config, task: str | None = None) -> list[str]:
-    """The config's datasets in order, optionally only those of one task type."""
-    return [d for d, entry in config["datasets"].items() if task is None or entry["task"] == task]
+    """A table cell: the metric's headline test figure (see speedy.metrics.headline); None when missing."""
+    return None if score is None else headline(score["metric"], score["test"])
 
 
 # ------------------------------------------------------------------ tables
@@ -118,24 +116,22 @@ def table1(speed: Sequence[Record]) -> pd.DataFrame:
     return pd.DataFrame(list(rows.values()))
 
 
-def table2(finetuned: Sequence[Record], distilled: Sequence[Record], config: Config) -> pd.DataFrame:
+def table2(finetuned: Sequence[Record], distilled: Sequence[Record], layout: Layout) -> pd.DataFrame:
     """Test scores: every candidate fine-tuned (FT), then every student distilled (KD); a column per dataset."""
-    datasets = _datasets(config)
+    datasets = list(layout.datasets)
     rows = []
     for method, models, scores in (
-        ("FT", config["candidates"], _index(finetuned, "finetuned")),
-        ("KD", student_names(config), _index(distilled, "distilled")),
+        ("FT", layout.candidates, _index(finetuned, "finetuned")),
+        ("KD", layout.students, _index(distilled, "distilled")),
     ):
         for model in models:
             rows.append({"model": model, "method": method} | {d: score_cell(scores.get((d, model))) for d in datasets})
     return pd.DataFrame(rows, columns=["model", "method", *datasets])
 
 
-def table3(
-    macs: pd.DataFrame, finetuned: Sequence[Record], distilled: Sequence[Record], config: Config
-) -> pd.DataFrame:
+def table3(macs: pd.DataFrame, finetuned: Sequence[Record], distilled: Sequence[Record], layout: Layout) -> pd.DataFrame:
     """Size, speedup and global score (mean main test metric over all datasets: KD for students, FT otherwise)."""
-    datasets, students = _datasets(config), set(student_names(config))
+    datasets, students = list(layout.datasets), set(layout.students)
     ft, kd = _index(finetuned, "finetuned"), _index(distilled, "distilled")
     rows = []
     for entry in macs.itertuples(index=False):
@@ -153,27 +149,27 @@ def table3(
     return pd.DataFrame(rows, columns=["model", "params (M)", "speedup", "global score"])
 
 
-def table4(teachers: Sequence[Record]) -> pd.DataFrame:
-    """Selected teachers: per dataset, the model, its grid point and its validation loss."""
-    rows = [
-        {"dataset": t["dataset"], "teacher": t["model"]}
-        | {key: str(value) for key, value in t["grid"].items()}
-        | {"validation_loss": round(float(t["validation_loss"]), 2)}
-        for t in teachers
-    ]
+def table4(selections: Sequence[Record]) -> pd.DataFrame:
+    """Selected teachers: per dataset, the best candidate, its grid point, its selection loss and what that loss is."""
+    rows = []
+    for selection in selections:
+        best = selection["teachers"][0]
+        rows.append(
+            {"dataset": selection["dataset"], "teacher": best["model"]}
+            | {key: str(value) for key, value in best["grid"].items()}
+            | {"selection_loss": round(float(best["selection_loss"]), 2), "selected by": selection["selected_by"]}
+        )
     return pd.DataFrame(rows)
 
 
-def table_ablation(
-    finetuned: Sequence[Record], distilled: Sequence[Record], config: Config, task: str
-) -> pd.DataFrame:
-    """Students fine-tuned (FT) against distilled (KD) on the datasets of one task type, with Δ = KD − FT."""
-    datasets = _datasets(config, task)
+def table_ablation(finetuned: Sequence[Record], distilled: Sequence[Record], layout: Layout) -> pd.DataFrame:
+    """Students fine-tuned (FT) against distilled (KD) on the layout's datasets (one task type), with Δ = KD − FT."""
+    datasets = list(layout.datasets)
     if not datasets:
-        raise ValueError(f"no dataset of task type {task!r} in the config")
+        raise ValueError("an ablation table needs at least one dataset")
     ft, kd = _index(finetuned, "finetuned"), _index(distilled, "distilled")
     rows = []
-    for model in student_names(config):
+    for model in layout.students:
         row: dict[str, Cell] = {"model": model}
         for d in datasets:
             plain, student = ft.get((d, model)), kd.get((d, model))
@@ -244,21 +240,17 @@ def _paths(value: str | Sequence[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def build_table(name: str, inputs: Mapping[str, Any], config: Config, task: str | None = None) -> pd.DataFrame:
-    """Table `name` (table1 .. table8) from the named inputs of its Snakemake rule."""
+def build_table(name: str, inputs: Mapping[str, Any], layout: Layout) -> pd.DataFrame:
+    """Table `name` from the named inputs of its rule: table1 .. table4, table8, or an FT-against-KD table."""
     if name == "table1":
         return table1([read_json(p) for p in _paths(inputs["speed"])])
     if name == "table4":
         return table4([read_json(p) for p in _paths(inputs["teachers"])])
     if name == "table8":
         return table8(read_json(inputs["kd_cache"]))
-    if name not in ("table2", "table3", *ABLATION_TABLES):
-        raise ValueError(f"unknown table {name!r}; expected table1 .. table8")
     finetuned, distilled = load_scores(_paths(inputs["finetuned"])), load_scores(_paths(inputs["distilled"]))
     if name == "table2":
-        return table2(finetuned, distilled, config)
+        return table2(finetuned, distilled, layout)
     if name == "table3":
-        return table3(load_macs(inputs["macs"]), finetuned, distilled, config)
-    if task is None:
-        raise ValueError(f"{name} needs a task type ({ABLATION_TABLES[name]!r})")
-    return table_ablation(finetuned, distilled, config, task)
+        return table3(load_macs(inputs["macs"]), finetuned, distilled, layout)
+    return table_ablation(finetuned, distilled, layout)

@@ -1,4 +1,4 @@
-"""The shared training path: one grid job (fine-tuning or distillation), teacher passes, and evaluation."""
+"""The shared training path: one grid job (fine-tuning or distillation), inference passes and evaluation."""
 
 from __future__ import annotations
 
@@ -15,14 +15,23 @@ import numpy as np
 import torch
 from transformers import EarlyStoppingCallback, PreTrainedModel, Trainer, TrainingArguments, set_seed
 
-from speedy import metrics
-from speedy.data import read_labels, read_split
-from speedy.kd import DistillationTrainer, KDSettings, TeacherCollator, TeacherSource
+from speedy.data import read_split
+from speedy.kd import FEATURE_INDEX, BatchCollator, DistillationTrainer, KDSettings, TeacherSource
 from speedy.models import load_task_model, load_tokenizer
-from speedy.tasks import Features, Task, TaskSettings, TeacherRow, make_task
+from speedy.tasks import Features, Task, TeacherRow
 
 log = logging.getLogger(__name__)
-OUTPUT_NAMES = {"classification": ("logits",), "token": ("logits",), "qa": ("start_logits", "end_logits")}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """What every training job shares (the config's `seed` and `finetune` block, grids aside)."""
+
+    seed: int
+    weight_decay: float
+    warmup_ratio: float
+    eval_batch_size: int
+    logging_steps: int
 
 
 @dataclass(frozen=True)
@@ -37,16 +46,8 @@ class Schedule:
 
 
 @dataclass
-class DatasetFiles:
-    """The prepared files of one dataset."""
-
-    splits: dict[str, str]
-    labels: str
-
-
-@dataclass
 class Split:
-    """Examples of one split and their features for one tokenizer."""
+    """Examples of one prepared split and their features for one tokenizer."""
 
     examples: datasets.Dataset
     features: Features
@@ -54,41 +55,37 @@ class Split:
 
 @dataclass
 class GridJob:
-    """One grid point of fine-tuning, or of distillation when a teacher source is given."""
+    """One grid point of fine-tuning, or of distillation when it has a teacher."""
 
-    config: dict[str, Any]
     dataset: str
     model: str
-    source: str
+    source: str  # what from_pretrained loads: hub id or folder
+    task: Task
+    settings: TrainSettings
     schedule: Schedule
-    files: DatasetFiles
-    teacher: TeacherSource | None = None
+    splits: dict[str, str]  # prepared Parquet file per split
     grid: dict[str, Any] = field(default_factory=dict)
+    teacher: TeacherSource | None = None
+    kd: KDSettings | None = None
 
 
-def load_task(config: dict[str, Any], dataset: str, labels_file: str) -> Task:
-    """The task adaptor of a dataset, with its label names."""
-    return make_task(config["datasets"][dataset]["task"], TaskSettings.from_config(config), read_labels(labels_file))
-
-
-def load_split(task: Task, tokenizer, path: str) -> Split:
+def featurize_split(task: Task, tokenizer, path: str) -> Split:
     """Read a prepared split and featurize it."""
     examples = read_split(path)
     return Split(examples, task.featurize(examples, tokenizer))
 
 
-def training_arguments(out_dir: str, schedule: Schedule, config: dict[str, Any]) -> TrainingArguments:
+def training_arguments(out_dir: str, schedule: Schedule, settings: TrainSettings) -> TrainingArguments:
     """TrainingArguments for a schedule: epoch evaluation, best-epoch restore when early stopping."""
-    ft = config["finetune"]
     early = schedule.patience is not None
     return TrainingArguments(
         output_dir=out_dir,
         per_device_train_batch_size=schedule.batch_size,
-        per_device_eval_batch_size=ft["eval_batch_size"],
+        per_device_eval_batch_size=settings.eval_batch_size,
         learning_rate=schedule.learning_rate,
         num_train_epochs=schedule.epochs,
-        weight_decay=ft["weight_decay"],
-        warmup_steps=ft["warmup_ratio"],
+        weight_decay=settings.weight_decay,
+        warmup_steps=settings.warmup_ratio,
         eval_strategy="epoch" if schedule.evaluate_each_epoch else "no",
         save_strategy="epoch" if early else "no",
         save_total_limit=1 if early else None,
@@ -96,99 +93,106 @@ def training_arguments(out_dir: str, schedule: Schedule, config: dict[str, Any])
         metric_for_best_model="eval_loss" if early else None,
         greater_is_better=False if early else None,
         logging_strategy="steps",
-        logging_steps=ft["logging_steps"],
+        logging_steps=settings.logging_steps,
         report_to="none",
-        seed=config["seed"],
-        data_seed=config["seed"],
+        seed=settings.seed,
+        data_seed=settings.seed,
         remove_unused_columns=False,
         dataloader_num_workers=0,
         use_cpu=not torch.cuda.is_available(),
     )
 
 
-def make_trainer(
-    job: GridJob, task: Task, tokenizer, model: PreTrainedModel, train: Split, validation: Split | None, out_dir: str
-) -> Trainer:
-    """A Trainer for fine-tuning, or a DistillationTrainer when the job has a teacher."""
+def make_trainer(job: GridJob, tokenizer, model: PreTrainedModel, train: Split, validation: Split | None, out_dir: str) -> Trainer:
+    """A Trainer for fine-tuning, or a DistillationTrainer whose training features carry their teacher's index."""
+    train_inputs = train.features.inputs
+    if job.teacher is not None:
+        train_inputs = train_inputs.add_column(FEATURE_INDEX, list(range(len(train_inputs))))
     kwargs: dict[str, Any] = {
         "model": model,
-        "args": training_arguments(out_dir, job.schedule, job.config),
-        "train_dataset": train.features.inputs,
+        "args": training_arguments(out_dir, job.schedule, job.settings),
+        "train_dataset": train_inputs,
         "eval_dataset": validation.features.inputs if validation else None,
-        "data_collator": TeacherCollator(task, tokenizer, train.features, job.teacher),
+        "data_collator": BatchCollator(job.task, tokenizer, job.teacher, train.features),
         "processing_class": tokenizer,
     }
     if job.schedule.patience is not None:
         kwargs["callbacks"] = [EarlyStoppingCallback(early_stopping_patience=job.schedule.patience)]
     if job.teacher is None:
         return Trainer(**kwargs)
-    return DistillationTrainer(**kwargs, task=task, kd=KDSettings.from_config(job.config))
+    return DistillationTrainer(**kwargs, task=job.task, kd=job.kd or KDSettings())
 
 
-def evaluate(trainer: Trainer, task: Task, tokenizer, split: Split, metric: str) -> tuple[float, dict[str, float], list[Any]]:
-    """Validation loss, metric scores and per-example predictions of the trained model on a split."""
-    trainer.data_collator = TeacherCollator(task, tokenizer)
+@dataclass
+class Evaluation:
+    """A trained model on one split: its losses and one prediction and reference per example id."""
+
+    loss: float
+    selection_loss: float
+    predictions: dict[str, Any]
+    references: dict[str, Any]
+
+
+def evaluate(trainer: Trainer, task: Task, split: Split) -> Evaluation:
+    """Loss, selection loss, predictions and references of the trained model on a split."""
     result = trainer.predict(split.features.inputs)
     raw = result.predictions if isinstance(result.predictions, tuple) else (result.predictions,)
-    outputs = dict(zip(OUTPUT_NAMES[task.name], raw))
-    predictions = task.predictions(outputs, split.features, split.examples)
-    scores = metrics.compute(metric, *task.metric_inputs(predictions, split.examples))
-    loss = next(v for k, v in result.metrics.items() if k.endswith("_loss"))
-    return float(loss), scores, predictions
+    outputs = dict(zip(task.outputs, raw))
+    loss = float(next(v for k, v in result.metrics.items() if k.endswith("_loss")))
+    selection = task.selection_loss(outputs, split.features, split.examples)
+    ids = list(split.examples["id"])
+    return Evaluation(
+        loss=loss,
+        selection_loss=loss if selection is None else selection,
+        predictions=dict(zip(ids, task.predictions(outputs, split.features, split.examples))),
+        references=dict(zip(ids, task.references(split.examples))),
+    )
 
 
-def run_grid_job(job: GridJob, out_model: str, out_metrics: str) -> dict[str, Any]:
-    """Train one grid point, evaluate it on validation and test, save the model and its metrics JSON."""
-    set_seed(job.config["seed"])
-    task = load_task(job.config, job.dataset, job.files.labels)
-    metric = job.config["datasets"][job.dataset]["metric"]
+def run_grid_job(job: GridJob, out_model: str, out_metrics: str, out_predictions: str) -> dict[str, Any]:
+    """Train one grid point; save the model, its validation losses and its validation and test predictions."""
+    set_seed(job.settings.seed)
     tokenizer = load_tokenizer(job.source)
-    model = load_task_model(job.source, task.model_task, task.labels)
-    splits = {name: load_split(task, tokenizer, path) for name, path in job.files.splits.items()}
+    model = load_task_model(job.source, job.task.auto_model, job.task.labels)
+    splits = {name: featurize_split(job.task, tokenizer, path) for name, path in job.splits.items()}
     log.info("%s on %s, grid %s: %d train features", job.model, job.dataset, job.grid, len(splits["train"].features.inputs))
     with tempfile.TemporaryDirectory(prefix="speedy-trainer-") as scratch:
-        trainer = make_trainer(job, task, tokenizer, model, splits["train"], splits["validation"], scratch)
+        trainer = make_trainer(job, tokenizer, model, splits["train"], splits["validation"], scratch)
         started = time.perf_counter()
         state = trainer.train()
-        train_seconds = time.perf_counter() - started
-        val_loss, val_scores, _ = evaluate(trainer, task, tokenizer, splits["validation"], metric)
-        _, test_scores, test_predictions = evaluate(trainer, task, tokenizer, splits["test"], metric)
-    task.save(trainer, out_model)
-    Path(out_model, "test_predictions.json").write_text(
-        json.dumps(dict(zip(splits["test"].examples["id"], test_predictions)), ensure_ascii=False)
-    )
+        log.info("trained in %.1f s", time.perf_counter() - started)
+        evaluations = {name: evaluate(trainer, job.task, splits[name]) for name in ("validation", "test")}
+    job.task.save(trainer.model, tokenizer, out_model)
+    predictions = {name: {"predictions": e.predictions, "references": e.references} for name, e in evaluations.items()}
+    Path(out_predictions).write_text(json.dumps(predictions, ensure_ascii=False))
+    validation = evaluations["validation"]
     result = {
         "dataset": job.dataset,
         "model": job.model,
-        "task": task.name,
-        "metric": metric,
+        "task": job.task.name,
         "grid": job.grid,
-        "validation": {"loss": val_loss, **val_scores},
-        "test": test_scores,
+        "validation": {"loss": validation.loss, "selection_loss": validation.selection_loss},
+        "selected_by": job.task.selected_by,
+        "usage": job.task.usage(),
         "epochs_trained": float(trainer.state.epoch or 0),
-        "train_seconds": train_seconds,
         "train_loss": float(state.training_loss),
     }
     Path(out_metrics).write_text(json.dumps(result, indent=2))
-    log.info("validation %s, test %s", result["validation"], test_scores)
+    log.info("validation loss %.4f, selection loss %.4f", validation.loss, validation.selection_loss)
     return result
 
 
 def model_outputs(model: PreTrainedModel, task: Task, tokenizer, features: Features, batch_size: int) -> dict[str, list[np.ndarray]]:
-    """Batched inference-mode outputs of a model, one unpadded array per feature."""
-    collate = TeacherCollator(task, tokenizer)
-    loader = torch.utils.data.DataLoader(features.inputs, batch_size=batch_size, collate_fn=collate)
+    """Batched inference-mode outputs of a model, one array per feature (per-token outputs padded to their batch)."""
+    loader = torch.utils.data.DataLoader(features.inputs, batch_size=batch_size, collate_fn=BatchCollator(task, tokenizer))
     device = next(model.parameters()).device
     model.eval()
-    outputs: dict[str, list[np.ndarray]] = {name: [] for name in OUTPUT_NAMES[task.name]}
+    outputs: dict[str, list[np.ndarray]] = {name: [] for name in task.outputs}
     with torch.inference_mode():
         for batch in loader:
-            lengths = batch["attention_mask"].sum(-1).tolist()
-            inputs = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-            result = model(**inputs)
+            result = model(**{k: v.to(device) for k, v in batch.items() if k in tokenizer.model_input_names})
             for name in outputs:
-                values = getattr(result, name).float().cpu().numpy()
-                outputs[name] += [v if task.name == "classification" else v[:n] for v, n in zip(values, lengths)]
+                outputs[name] += list(getattr(result, name).float().cpu().numpy())
     return outputs
 
 
@@ -206,8 +210,3 @@ def live_teacher_outputs(model: PreTrainedModel, task: Task, tokenizer, examples
         return teacher_rows(model, task, tokenizer, examples.select([position[i] for i in example_ids]), batch_size)
 
     return rows
-
-
-def dataset_files(inputs: Any) -> DatasetFiles:
-    """The prepared splits and label file among a Snakemake job's named inputs."""
-    return DatasetFiles(splits={s: getattr(inputs, s) for s in ("train", "validation", "test")}, labels=inputs.labels)

@@ -1,13 +1,9 @@
 # Benchmarks: parameters and MACs, GEMM throughput, inference speed, optimized students (speedy.bench).
 # Models are built from their `arch` with random weights, so no rule here needs the trained models.
-from speedy.config import model_entry
 
 BENCH = config["bench"]
-
-
-def _bench_entry(wildcards):
-    """The config entry (family and arch) of the benchmarked model."""
-    return model_entry(config, wildcards.model)
+SHAPE = canonical({key: BENCH[key] for key in ("batch_size", "seq_length", "num_labels")})
+TIMING_RUNS = canonical({key: BENCH[key] for key in ("threads", "warmup_runs", "timed_runs", "outlier_threshold")})
 
 
 def _gpus(wildcards):
@@ -17,15 +13,16 @@ def _gpus(wildcards):
 
 rule count_macs:
     output:
-        "results/bench/macs.csv",
+        out("bench/macs.csv"),
     params:
-        entries={m: model_entry(config, m) for m in BENCH_MODELS},
-        reference=model_entry(config, BENCH["reference"]),
-        bench=BENCH,
+        entries={m: entry_of(m) for m in BENCH_MODELS},
+        reference=BENCH["reference"],
+        reference_entry=entry_of(BENCH["reference"]),
+        shape=SHAPE,
     log:
-        "logs/bench/count_macs.log",
+        out("logs/bench/count_macs.log"),
     benchmark:
-        "benchmarks/bench/count_macs.tsv"
+        out("benchmarks/bench/count_macs.tsv")
     threads: 1
     resources:
         mem_mb=mem_mb(6000),
@@ -38,13 +35,14 @@ rule count_macs:
 
 rule bench_gemm:
     output:
-        "results/bench/gemm_{device}.json",
+        out("bench/gemm_{device}.json"),
     params:
-        bench=BENCH,
+        threads=BENCH["threads"],
+        outlier_threshold=BENCH["outlier_threshold"],
     log:
-        "logs/bench/gemm_{device}.log",
+        out("logs/bench/gemm_{device}.log"),
     benchmark:
-        "benchmarks/bench/gemm_{device}.tsv"
+        out("benchmarks/bench/gemm_{device}.tsv")
     threads: BENCH["threads"]
     resources:
         mem_mb=mem_mb(2000),
@@ -58,17 +56,18 @@ rule bench_gemm:
 
 rule bench_speed:
     input:
-        macs="results/bench/macs.csv",
-        gemm="results/bench/gemm_{device}.json",
+        macs=out("bench/macs.csv"),
+        gemm=out("bench/gemm_{device}.json"),
     output:
-        "results/bench/speed/{model}_{device}.json",
+        out("bench/speed/{model}_{device}.json"),
     params:
-        entry=_bench_entry,
-        bench=BENCH,
+        entry=lambda wildcards: entry_of(wildcards.model),
+        shape=SHAPE,
+        timing=TIMING_RUNS,
     log:
-        "logs/bench/speed/{model}_{device}.log",
+        out("logs/bench/speed/{model}_{device}.log"),
     benchmark:
-        "benchmarks/bench/speed/{model}_{device}.tsv"
+        out("benchmarks/bench/speed/{model}_{device}.tsv")
     threads: BENCH["threads"]
     resources:
         mem_mb=mem_mb(6000),
@@ -82,14 +81,16 @@ rule bench_speed:
 
 rule bench_optimized:
     output:
-        "results/bench/optimized/{model}.json",
+        out("bench/optimized/{model}.json"),
     params:
-        entry=_bench_entry,
-        bench=BENCH,
+        entry=lambda wildcards: entry_of(wildcards.model),
+        shape=SHAPE,
+        timing=TIMING_RUNS,
+        methods=BENCH["optimized"],
     log:
-        "logs/bench/optimized/{model}.log",
+        out("logs/bench/optimized/{model}.log"),
     benchmark:
-        "benchmarks/bench/optimized/{model}.tsv"
+        out("benchmarks/bench/optimized/{model}.tsv")
     wildcard_constraints:
         model=_alternatives(STUDENTS),
     threads: BENCH["threads"]

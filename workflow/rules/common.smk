@@ -1,4 +1,4 @@
-"""Config validation, names, grids and path helpers shared by every rule file."""
+"""Config validation, names, grids, each job's slice of the config and path helpers shared by every rule file."""
 
 import itertools
 import os
@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 from snakemake.utils import Paramspace, validate
 
-from speedy.config import ConfigError, bench_models, check_references, cut_students, finetune_grid, student_names
+from speedy.config import ConfigError, check_references, cut_students, finetune_grid, model_entry, student_names
+from speedy.tasks import task_type
 
 
 validate(config, "../schemas/config.schema.yaml")
@@ -22,19 +23,24 @@ except ConfigError as error:
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [f"{workflow.basedir}/src", os.environ.get("PYTHONPATH")]))
 CONDA_ENV = "../../envs/speedy.yaml"  # used with --sdm conda; pinned like requirements.lock
 
+RESULTS = config["results"]  # every output, log and benchmark of this config lives under this folder
 DATASETS = list(config["datasets"])
 SPLITS = ["train", "validation", "test"]
 CANDIDATES = list(config["candidates"])
-STUDENTS = student_names(config)
-CUT_STUDENTS = cut_students(config)
-BENCH_MODELS = bench_models(config)
+STUDENTS = student_names(config["students"])
+CUT_STUDENTS = cut_students(config["students"])
+BENCH_MODELS = list(dict.fromkeys(CANDIDATES + STUDENTS))
 DEVICES = list(config["bench"]["devices"])
-TASK_TYPES = {"classification": "table5", "token": "table6", "qa": "table7"}
+
+
+def out(path):
+    """A path under this config's results folder."""
+    return f"{RESULTS}/{path}"
 
 
 def _alternatives(names):
     """A regex that matches exactly one of `names` (longest first, so prefixes cannot win)."""
-    return "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True))
+    return "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True)) or "(?!)"
 
 
 wildcard_constraints:
@@ -48,19 +54,62 @@ wildcard_constraints:
     learning_rate=r"[0-9.]+(e-?\d+)?",
 
 
+# ------------------------------------------------------------------ each job's slice of the config
+def canonical(value):
+    """A config value with every mapping's keys sorted, so that reordering keys in the config re-runs nothing."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    return value
+
+
+def entry_of(model):
+    """The `models` entry of a candidate or student (family, arch, lr group)."""
+    return model_entry(config["models"], config["students"], model)
+
+
+def dataset_params(dataset):
+    """What prepare_data reads of a dataset: its task type, labels, hub columns and sources (not its metric)."""
+    entry = config["datasets"][dataset]
+    return canonical({key: entry[key] for key in ("task", "labels", "columns", "splits") if key in entry})
+
+
+def task_params(dataset):
+    """What a dataset's task adaptor reads: its type, label names and the TaskSettings of its type."""
+    entry = config["datasets"][dataset]
+    values = {"max_seq_length": config["max_seq_length"], "doc_stride": config["doc_stride"], **config["qa"]}
+    settings = {key: values[key] for key in task_type(entry["task"]).reads}
+    return canonical({"task": entry["task"], "labels": entry.get("labels", []), "settings": settings})
+
+
+def train_params():
+    """What every training job reads: the seed and the `finetune` block, grids aside."""
+    settings = {key: value for key, value in config["finetune"].items() if key != "grids"}
+    return canonical({"seed": config["seed"], **settings})
+
+
+def kd_params():
+    """What a distillation job reads of the `distillation` block (the loss mix and early stopping)."""
+    keys = ("alpha", "temperature", "loss", "max_epochs", "patience")
+    return canonical({key: config["distillation"][key] for key in keys})
+
+
 # ------------------------------------------------------------------ grids (Paramspace)
 def _paramspace(points):
     return Paramspace(pd.DataFrame(points), filename_params="*")
 
 
-FINETUNE_SPACES = {model: _paramspace(finetune_grid(config, model)) for model in CANDIDATES + STUDENTS}
+FINETUNE_SPACES = {
+    model: _paramspace(finetune_grid(config["finetune"]["grids"][entry_of(model)["lr_group"]]))
+    for model in CANDIDATES + STUDENTS
+}
 FINETUNE_PATTERN = next(iter(FINETUNE_SPACES.values())).wildcard_pattern
+DISTILL_GRID = config["distillation"]["grid"]
 DISTILL_SPACE = _paramspace(
     [
         {"batch_size": b, "learning_rate": lr}
-        for b, lr in itertools.product(
-            config["distillation"]["grid"]["batch_size"], config["distillation"]["grid"]["learning_rate"]
-        )
+        for b, lr in itertools.product(DISTILL_GRID["batch_size"], DISTILL_GRID["learning_rate"])
     ]
 )
 
@@ -72,33 +121,25 @@ def grid_stage(kind, model):
     return "finetune" if model in CANDIDATES else "ablation"
 
 
-def grid_points(kind, model):
-    """The grid point folder names of a published model."""
-    space = DISTILL_SPACE if kind == "distilled" else FINETUNE_SPACES[model]
-    return list(space.instance_patterns)
-
-
 def grid_runs(wildcards, what):
-    """The `metrics.json` or `model` of every grid point behind results/models/{kind}/{dataset}/{model}."""
+    """The `metrics.json`, `predictions.json` or `model` of every grid point behind a published model."""
     stage = grid_stage(wildcards.kind, wildcards.model)
-    return [
-        f"results/grid/{stage}/{wildcards.dataset}/{wildcards.model}/{point}/{what}"
-        for point in grid_points(wildcards.kind, wildcards.model)
-    ]
+    space = DISTILL_SPACE if wildcards.kind == "distilled" else FINETUNE_SPACES[wildcards.model]
+    return [out(f"grid/{stage}/{wildcards.dataset}/{wildcards.model}/{point}/{what}") for point in space.instance_patterns]
 
 
 # ------------------------------------------------------------------ models and data
 def model_source(model):
     """What from_pretrained loads for a model: its hub id or folder, or the cut student's folder."""
     if model in CUT_STUDENTS:
-        return f"results/students/{model}"
+        return out(f"students/{model}")
     return config["models"][model]["pretrained"]
 
 
 def model_input(model):
-    """The model as a job input when it is a file the workflow makes or the user keeps (not a hub id)."""
+    """The model as a job input when it is a folder the workflow makes or the user keeps (not a hub id)."""
     source = model_source(model)
-    return [source] if source.startswith("results/") or Path(source).exists() else []
+    return [source] if source.startswith(f"{RESULTS}/") or Path(source).exists() else []
 
 
 def local_split_files(dataset):
@@ -108,27 +149,22 @@ def local_split_files(dataset):
     """
     splits = config["datasets"][dataset]["splits"]
     paths = [splits[s]["path"] for s in SPLITS if "path" in splits[s]]
-    return [p for p in paths if p.startswith("results/") or Path(p).exists()]
+    return [p for p in paths if p.startswith(f"{RESULTS}/") or Path(p).exists()]
 
 
 def prepared(dataset, split):
     """The prepared Parquet file of one split."""
-    return f"results/data/{dataset}/{split}.parquet"
+    return out(f"data/{dataset}/{split}.parquet")
 
 
-def prepared_inputs(dataset):
-    """The three prepared splits and the label file of a dataset, as named inputs."""
-    return {**{split: prepared(dataset, split) for split in SPLITS}, "labels": f"results/data/{dataset}/labels.json"}
+def prepared_splits(dataset):
+    """The three prepared splits of a dataset, as named inputs."""
+    return {split: prepared(dataset, split) for split in SPLITS}
 
 
 def published(kind, dataset, model):
     """The scores file of a published model."""
-    return f"results/scores/{kind}/{dataset}/{model}.json"
-
-
-def settings(*keys):
-    """The config sections a job reads, as a param, so that changing them re-runs the job."""
-    return {key: config[key] for key in ("seed", "max_seq_length", "qa", *keys)}
+    return out(f"scores/{kind}/{dataset}/{model}.json")
 
 
 def mem_mb(base):
@@ -138,6 +174,7 @@ def mem_mb(base):
 
 def all_targets():
     """Everything the paper reports (Tables 1-8, Figure 1), plus the optimized-inference benchmark of the students."""
-    tables = [f"results/tables/table{n}.{ext}" for n in range(1, 9) for ext in ("csv", "md")]
-    optimized = [f"results/bench/optimized/{m}.json" for m in STUDENTS] if config["bench"]["optimized"] else []
-    return tables + ["results/figures/figure1.png", "results/figures/figure1.pdf"] + optimized
+    tables = [out(f"tables/table{n}.{ext}") for n in range(1, 9) for ext in ("csv", "md")]
+    figure = [out("figures/figure1.png"), out("figures/figure1.pdf")]
+    optimized = [out(f"bench/optimized/{m}.json") for m in STUDENTS] if config["bench"]["optimized"] else []
+    return tables + figure + optimized

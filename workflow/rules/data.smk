@@ -1,14 +1,16 @@
-"""Preparing every dataset: its three splits in the internal schema (Parquet) and its label names."""
+# Preparing every dataset: its three splits in the prepared schema of its task (Parquet), labels and a report.
 
 
 rule prepare_data:
     input:
         lambda wildcards: local_split_files(wildcards.dataset),
     output:
-        **{split: prepared("{dataset}", split) for split in SPLITS},
-        labels="results/data/{dataset}/labels.json",
+        **prepared_splits("{dataset}"),
+        labels=out("data/{dataset}/labels.json"),
+    params:
+        dataset=lambda wildcards: dataset_params(wildcards.dataset),
     log:
-        "logs/prepare_data/{dataset}.log",
+        out("logs/prepare_data/{dataset}.log"),
     threads: 1
     resources:
         mem_mb=mem_mb(2000),

@@ -1,24 +1,26 @@
-# Stage 2: students, the Parquet teacher cache, distillation grid, the FT ablation and cache timing.
+# Stage 2: students, the Parquet teacher cache, the distillation grid, the FT ablation and the cache timing.
 
 
-def teacher_inputs(dataset):
-    """The teacher choice and the published candidates it may point at."""
-    return {
-        "teacher": f"results/teachers/{dataset}.json",
-        "candidates": [f"results/models/finetuned/{dataset}/{m}" for m in CANDIDATES],
-    }
+def teacher_folders(dataset):
+    """The published candidates of a dataset, one of which the selection names as teacher."""
+    return [out(f"models/finetuned/{dataset}/{m}") for m in CANDIDATES]
+
+
+def teacher_cache(dataset):
+    """The cache of a dataset's selected teacher."""
+    return out(f"cache/{dataset}/teacher1.parquet")
 
 
 rule make_student:
     input:
         lambda wildcards: model_input(config["students"]["cut_from"]),
     output:
-        directory("results/students/{model}"),
+        directory(out("students/{model}")),
     params:
         source=model_source(config["students"]["cut_from"]),
         layers=lambda wildcards: CUT_STUDENTS[wildcards.model],
     log:
-        "logs/make_student/{model}.log",
+        out("logs/make_student/{model}.log"),
     threads: 1
     resources:
         mem_mb=mem_mb(4000),
@@ -31,17 +33,20 @@ rule make_student:
 
 rule cache_teacher:
     input:
-        unpack(lambda wildcards: teacher_inputs(wildcards.dataset)),
-        unpack(lambda wildcards: prepared_inputs(wildcards.dataset)),
+        teachers=out("teachers/{dataset}.json"),
+        models=lambda wildcards: teacher_folders(wildcards.dataset),
+        train=lambda wildcards: prepared(wildcards.dataset, "train"),
     output:
-        train="results/cache/{dataset}/train.parquet",
-        validation="results/cache/{dataset}/validation.parquet",
+        out("cache/{dataset}/teacher{rank}.parquet"),
     params:
-        settings=settings("distillation"),
+        task=lambda wildcards: task_params(wildcards.dataset),
+        batch_size=config["distillation"]["teacher_batch_size"],
     log:
-        "logs/cache_teacher/{dataset}.log",
+        out("logs/cache_teacher/{dataset}/teacher{rank}.log"),
     benchmark:
-        "benchmarks/cache_teacher/{dataset}.tsv"
+        out("benchmarks/cache_teacher/{dataset}/teacher{rank}.tsv")
+    wildcard_constraints:
+        rank=r"\d+",
     threads: 4
     resources:
         mem_mb=mem_mb(16000),
@@ -55,20 +60,23 @@ rule cache_teacher:
 
 rule distill:
     input:
-        unpack(lambda wildcards: teacher_inputs(wildcards.dataset)),
-        unpack(lambda wildcards: prepared_inputs(wildcards.dataset)),
-        cache="results/cache/{dataset}/train.parquet",
+        unpack(lambda wildcards: prepared_splits(wildcards.dataset)),
+        teachers=out("teachers/{dataset}.json"),
+        cache=lambda wildcards: teacher_cache(wildcards.dataset),
         model=lambda wildcards: model_input(wildcards.model),
     output:
-        metrics=f"results/grid/distill/{{dataset}}/{{model}}/{DISTILL_SPACE.wildcard_pattern}/metrics.json",
-        model=temp(directory(f"results/grid/distill/{{dataset}}/{{model}}/{DISTILL_SPACE.wildcard_pattern}/model")),
+        metrics=grid_point("distill", DISTILL_SPACE.wildcard_pattern, "metrics.json"),
+        predictions=grid_point("distill", DISTILL_SPACE.wildcard_pattern, "predictions.json"),
+        model=temp(directory(grid_point("distill", DISTILL_SPACE.wildcard_pattern, "model"))),
     params:
         source=lambda wildcards: model_source(wildcards.model),
-        settings=settings("finetune", "distillation"),
+        task=lambda wildcards: task_params(wildcards.dataset),
+        train=train_params(),
+        kd=kd_params(),
     log:
-        f"logs/grid/distill/{{dataset}}/{{model}}/{DISTILL_SPACE.wildcard_pattern}.log",
+        grid_log("distill", DISTILL_SPACE.wildcard_pattern, "logs"),
     benchmark:
-        f"benchmarks/grid/distill/{{dataset}}/{{model}}/{DISTILL_SPACE.wildcard_pattern}.tsv"
+        grid_log("distill", DISTILL_SPACE.wildcard_pattern, "benchmarks")
     threads: 4
     resources:
         mem_mb=mem_mb(8000),
@@ -82,30 +90,40 @@ rule distill:
 
 use rule finetune as finetune_student with:
     output:
-        metrics=f"results/grid/ablation/{{dataset}}/{{model}}/{FINETUNE_PATTERN}/metrics.json",
-        model=temp(directory(f"results/grid/ablation/{{dataset}}/{{model}}/{FINETUNE_PATTERN}/model")),
+        metrics=grid_point("ablation", FINETUNE_PATTERN, "metrics.json"),
+        predictions=grid_point("ablation", FINETUNE_PATTERN, "predictions.json"),
+        model=temp(directory(grid_point("ablation", FINETUNE_PATTERN, "model"))),
     log:
-        f"logs/grid/ablation/{{dataset}}/{{model}}/{FINETUNE_PATTERN}.log",
+        grid_log("ablation", FINETUNE_PATTERN, "logs"),
     benchmark:
-        f"benchmarks/grid/ablation/{{dataset}}/{{model}}/{FINETUNE_PATTERN}.tsv"
+        grid_log("ablation", FINETUNE_PATTERN, "benchmarks")
+
+
+TIMING = config["distillation"]["timing"]
 
 
 rule time_distillation:
     input:
-        unpack(lambda wildcards: teacher_inputs(config["distillation"]["timing"]["dataset"])),
-        unpack(lambda wildcards: prepared_inputs(config["distillation"]["timing"]["dataset"])),
-        model=model_input(config["distillation"]["timing"]["student"]),
+        unpack(lambda wildcards: prepared_splits(TIMING["dataset"])),
+        teachers=out(f"teachers/{TIMING['dataset']}.json"),
+        models=teacher_folders(TIMING["dataset"]),
+        model=model_input(TIMING["student"]),
     output:
-        "results/bench/kd_cache.json",
+        out("bench/kd_cache.json"),
     params:
-        dataset=config["distillation"]["timing"]["dataset"],
-        student=config["distillation"]["timing"]["student"],
-        source=model_source(config["distillation"]["timing"]["student"]),
-        settings=settings("finetune", "distillation"),
+        dataset=TIMING["dataset"],
+        student=TIMING["student"],
+        source=model_source(TIMING["student"]),
+        timing=canonical(TIMING),
+        learning_rate=DISTILL_GRID["learning_rate"][0],
+        teacher_batch_size=config["distillation"]["teacher_batch_size"],
+        task=task_params(TIMING["dataset"]),
+        train=train_params(),
+        kd=kd_params(),
     log:
-        "logs/time_distillation.log",
+        out("logs/time_distillation.log"),
     benchmark:
-        "benchmarks/time_distillation.tsv"
+        out("benchmarks/time_distillation.tsv")
     threads: 4
     resources:
         mem_mb=mem_mb(8000),

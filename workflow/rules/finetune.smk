@@ -1,20 +1,33 @@
-# Stage 1: fine-tuning grid over every candidate, publishing the best grid point, teacher selection.
+# Stage 1: the fine-tuning grid of every candidate, publishing each grid's best point, teacher selection.
+
+
+def grid_point(stage, pattern, what):
+    """A file of one grid point of `stage` (finetune, ablation, distill)."""
+    return out(f"grid/{stage}/{{dataset}}/{{model}}/{pattern}/{what}")
+
+
+def grid_log(stage, pattern, kind):
+    """The log or benchmark file of one grid point."""
+    suffix = "log" if kind == "logs" else "tsv"
+    return out(f"{kind}/grid/{stage}/{{dataset}}/{{model}}/{pattern}.{suffix}")
 
 
 rule finetune:
     input:
-        unpack(lambda wildcards: prepared_inputs(wildcards.dataset)),
+        unpack(lambda wildcards: prepared_splits(wildcards.dataset)),
         model=lambda wildcards: model_input(wildcards.model),
     output:
-        metrics=f"results/grid/finetune/{{dataset}}/{{model}}/{FINETUNE_PATTERN}/metrics.json",
-        model=temp(directory(f"results/grid/finetune/{{dataset}}/{{model}}/{FINETUNE_PATTERN}/model")),
+        metrics=grid_point("finetune", FINETUNE_PATTERN, "metrics.json"),
+        predictions=grid_point("finetune", FINETUNE_PATTERN, "predictions.json"),
+        model=temp(directory(grid_point("finetune", FINETUNE_PATTERN, "model"))),
     params:
         source=lambda wildcards: model_source(wildcards.model),
-        settings=settings("finetune"),
+        task=lambda wildcards: task_params(wildcards.dataset),
+        train=train_params(),
     log:
-        f"logs/grid/finetune/{{dataset}}/{{model}}/{FINETUNE_PATTERN}.log",
+        grid_log("finetune", FINETUNE_PATTERN, "logs"),
     benchmark:
-        f"benchmarks/grid/finetune/{{dataset}}/{{model}}/{FINETUNE_PATTERN}.tsv"
+        grid_log("finetune", FINETUNE_PATTERN, "benchmarks")
     threads: 4
     resources:
         mem_mb=mem_mb(8000),
@@ -29,14 +42,16 @@ rule finetune:
 rule publish:
     input:
         metrics=lambda wildcards: grid_runs(wildcards, "metrics.json"),
+        predictions=lambda wildcards: grid_runs(wildcards, "predictions.json"),
         models=lambda wildcards: grid_runs(wildcards, "model"),
     output:
-        model=directory("results/models/{kind}/{dataset}/{model}"),
-        scores="results/scores/{kind}/{dataset}/{model}.json",
+        model=directory(out("models/{kind}/{dataset}/{model}")),
+        scores=out("scores/{kind}/{dataset}/{model}.json"),
     params:
         base=lambda wildcards: model_source(wildcards.model),
+        metric=lambda wildcards: config["datasets"][wildcards.dataset]["metric"],
     log:
-        "logs/publish/{kind}/{dataset}/{model}.log",
+        out("logs/publish/{kind}/{dataset}/{model}.log"),
     localrule: True
     threads: 1
     resources:
@@ -51,10 +66,13 @@ rule publish:
 rule select_teacher:
     input:
         scores=lambda wildcards: [published("finetuned", wildcards.dataset, m) for m in CANDIDATES],
+        models=lambda wildcards: [out(f"models/finetuned/{wildcards.dataset}/{m}") for m in CANDIDATES],
     output:
-        "results/teachers/{dataset}.json",
+        out("teachers/{dataset}.json"),
+    params:
+        teachers=1,
     log:
-        "logs/select_teacher/{dataset}.log",
+        out("logs/select_teacher/{dataset}.log"),
     localrule: True
     threads: 1
     resources:

@@ -1,6 +1,9 @@
-# Tables 1-8 and Figure 1, regenerated from the workflow's results.
+# Tables 1-8 and Figure 1, regenerated from the workflow's results; each goes into the Snakemake report.
 
-ABLATION_TABLES = {table: task for task, table in TASK_TYPES.items()}
+ABLATION_TABLES = {}  # the FT-against-KD table of each task type (the paper's Tables 5-7)
+for _dataset, _entry in config["datasets"].items():
+    _task = task_type(_entry["task"])
+    ABLATION_TABLES.setdefault(_task.paper_table or f"ablation_{_task.name}", []).append(_dataset)
 
 
 def scores(kind, models, datasets=DATASETS):
@@ -8,113 +11,47 @@ def scores(kind, models, datasets=DATASETS):
     return [published(kind, d, m) for d in datasets for m in models]
 
 
-def datasets_of(task):
-    """The datasets of one task type."""
-    return [d for d in DATASETS if config["datasets"][d]["task"] == task]
+def table_inputs(wildcards):
+    """The named inputs of a table."""
+    table = wildcards.table
+    if table == "table1":
+        return {"speed": expand(out("bench/speed/{model}_{device}.json"), model=BENCH_MODELS, device=DEVICES)}
+    if table == "table4":
+        return {"teachers": expand(out("teachers/{dataset}.json"), dataset=DATASETS)}
+    if table == "table8":
+        return {"kd_cache": out("bench/kd_cache.json")}
+    datasets = ABLATION_TABLES.get(table, DATASETS)
+    students = {"finetuned": scores("finetuned", STUDENTS, datasets), "distilled": scores("distilled", STUDENTS, datasets)}
+    if table == "table2":
+        return {**students, "finetuned": scores("finetuned", CANDIDATES)}
+    if table == "table3":
+        return {**students, "finetuned": scores("finetuned", CANDIDATES), "macs": out("bench/macs.csv")}
+    return students
 
 
-def table_outputs(name, caption=None):
-    """The CSV and Markdown files of a table; the Markdown goes into the Snakemake report."""
-    md = report(f"results/tables/{name}.md", caption=f"../report/{caption or name}.rst", category="Tables")
-    return {"csv": f"results/tables/{name}.csv", "md": md}
+def caption(table):
+    """A table's caption: workflow/report/{table}.rst, or ablation.rst for the FT-against-KD tables."""
+    if table in ABLATION_TABLES:
+        text = Path(workflow.basedir, "workflow/report/ablation.rst").read_text()
+        return text.replace("TABLE", table.capitalize()).replace("DATASETS", ", ".join(ABLATION_TABLES[table]))
+    return Path(workflow.basedir, f"workflow/report/{table}.rst").read_text()
 
 
-rule table2:
+rule table:
     input:
-        finetuned=scores("finetuned", CANDIDATES),
-        distilled=scores("distilled", STUDENTS),
+        unpack(table_inputs),
     output:
-        **table_outputs("table2"),
+        csv=out("tables/{table}.csv"),
+        md=report(out("tables/{table}.md"), caption="../report/table.rst", category="Tables"),
     params:
-        table="table2",
-    log:
-        "logs/tables/table2.log",
-    localrule: True
-    conda:
-        CONDA_ENV
-    script:
-        "../../scripts/make_table.py"
-
-
-rule table4:
-    input:
-        teachers=expand("results/teachers/{dataset}.json", dataset=DATASETS),
-    output:
-        **table_outputs("table4"),
-    params:
-        table="table4",
-    log:
-        "logs/tables/table4.log",
-    localrule: True
-    conda:
-        CONDA_ENV
-    script:
-        "../../scripts/make_table.py"
-
-
-rule ablation_table:
-    input:
-        finetuned=lambda wildcards: scores("finetuned", STUDENTS, datasets_of(ABLATION_TABLES[wildcards.table])),
-        distilled=lambda wildcards: scores("distilled", STUDENTS, datasets_of(ABLATION_TABLES[wildcards.table])),
-    output:
-        **table_outputs("{table}", caption="ablation"),
-    params:
-        table=lambda wildcards: wildcards.table,
-        task=lambda wildcards: ABLATION_TABLES[wildcards.table],
+        datasets=lambda wildcards: ABLATION_TABLES.get(wildcards.table, DATASETS),
+        candidates=CANDIDATES,
+        students=STUDENTS,
+        caption=lambda wildcards: caption(wildcards.table),
     wildcard_constraints:
-        table="table5|table6|table7",
+        table=_alternatives(["table1", "table2", "table3", "table4", "table8", *ABLATION_TABLES]),
     log:
-        "logs/tables/{table}.log",
-    localrule: True
-    conda:
-        CONDA_ENV
-    script:
-        "../../scripts/make_table.py"
-
-
-rule table8:
-    input:
-        kd_cache="results/bench/kd_cache.json",
-    output:
-        **table_outputs("table8"),
-    params:
-        table="table8",
-    log:
-        "logs/tables/table8.log",
-    localrule: True
-    conda:
-        CONDA_ENV
-    script:
-        "../../scripts/make_table.py"
-
-
-rule table1:
-    input:
-        speed=expand("results/bench/speed/{model}_{device}.json", model=BENCH_MODELS, device=DEVICES),
-    output:
-        **table_outputs("table1"),
-    params:
-        table="table1",
-    log:
-        "logs/tables/table1.log",
-    localrule: True
-    conda:
-        CONDA_ENV
-    script:
-        "../../scripts/make_table.py"
-
-
-rule table3:
-    input:
-        macs="results/bench/macs.csv",
-        finetuned=scores("finetuned", CANDIDATES),
-        distilled=scores("distilled", STUDENTS),
-    output:
-        **table_outputs("table3"),
-    params:
-        table="table3",
-    log:
-        "logs/tables/table3.log",
+        out("logs/tables/{table}.log"),
     localrule: True
     conda:
         CONDA_ENV
@@ -124,16 +61,14 @@ rule table3:
 
 rule figure1:
     input:
-        macs="results/bench/macs.csv",
+        macs=out("bench/macs.csv"),
     output:
-        png=report("results/figures/figure1.png", caption="../report/figure1.rst", category="Figures"),
-        pdf="results/figures/figure1.pdf",
-    params:
-        table="figure1",
+        png=report(out("figures/figure1.png"), caption="../report/figure1.rst", category="Figures"),
+        pdf=out("figures/figure1.pdf"),
     log:
-        "logs/tables/figure1.log",
+        out("logs/tables/figure1.log"),
     localrule: True
     conda:
         CONDA_ENV
     script:
-        "../../scripts/make_table.py"
+        "../../scripts/make_figure.py"

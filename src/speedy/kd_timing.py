@@ -1,27 +1,33 @@
-"""Table 8 and the cache benchmark: distillation time with the teacher cache against running the teacher live."""
+"""Table 8: how long distillation takes with the teacher cache, and with the teacher run at every step instead."""
 
 from __future__ import annotations
 
+import json
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from speedy.cache import fingerprint, read_cache, write_cache
+from speedy.cache import read_cache, write_cache
 from speedy.data import read_split
-from speedy.kd import CachedTeacher, LiveTeacher, TeacherSource
+from speedy.kd import CachedTeacher, KDSettings, LiveTeacher, TeacherSource
 from speedy.models import load_task_model, load_tokenizer
-from speedy.training import (
-    DatasetFiles,
-    GridJob,
-    Schedule,
-    Split,
-    live_teacher_outputs,
-    load_task,
-    make_trainer,
-    teacher_rows,
-)
+from speedy.tasks import Task
+from speedy.teacher import Teacher, cache_key
+from speedy.training import GridJob, Schedule, Split, TrainSettings, live_teacher_outputs, make_trainer, teacher_rows
+
+
+@dataclass(frozen=True)
+class TimingSettings:
+    """The config's `distillation.timing` block: which dataset and student, batch size, epochs and runs."""
+
+    dataset: str
+    student: str
+    batch_size: int
+    epochs: int
+    runs: int
 
 
 def _seconds(action) -> float:
@@ -31,51 +37,48 @@ def _seconds(action) -> float:
 
 
 def time_distillation(
-    config: dict[str, Any], dataset: str, student: str, student_source: str, teacher: dict[str, Any], files: DatasetFiles
-) -> dict[str, Any]:
+    timing: TimingSettings, task: Task, teacher: Teacher, source: str, train_file: str,
+    settings: TrainSettings, kd: KDSettings, learning_rate: float, teacher_batch_size: int,
+) -> dict[str, Any]:  # fmt: skip
     """Per run: teacher pass F_t, plain student epoch F_s, cached KD (teacher pass included) and live KD, E epochs each.
 
     F_s is a plain E-epoch run divided by E, so that the floor F_t + E·F_s pays the Trainer's start-up once,
     as the KD runs do.
     """
-    timing = config["distillation"]["timing"]
-    epochs, teacher_batch = timing["epochs"], config["distillation"]["teacher_batch_size"]
-    task = load_task(config, dataset, files.labels)
-    teacher_tokenizer = load_tokenizer(teacher["path"])
-    teacher_model = load_task_model(teacher["path"], task.model_task, task.labels)
-    tokenizer = load_tokenizer(student_source)
-    examples = read_split(files.splits["train"])
+    epochs = timing.epochs
+    teacher_tokenizer = load_tokenizer(teacher.path)
+    teacher_model = load_task_model(teacher.path, task.auto_model, task.labels)
+    tokenizer = load_tokenizer(source)
+    examples = read_split(train_file)
     train = Split(examples, task.featurize(examples, tokenizer))
     ids = list(examples["id"])
-    stamp = fingerprint(teacher["path"], files.splits["train"], config["max_seq_length"], config["qa"]["doc_stride"])
-    learning_rate = config["distillation"]["grid"]["learning_rate"][0]
+    key = cache_key(teacher, train_file, task)
 
-    def train_student(epochs_: int, source: TeacherSource | None) -> float:
-        model = load_task_model(student_source, task.model_task, task.labels)
-        schedule = Schedule(timing["batch_size"], learning_rate, epochs_, evaluate_each_epoch=False)
-        job = GridJob(config, dataset, student, student_source, schedule, files, teacher=source)
+    def train_student(source_: TeacherSource | None) -> float:
+        model = load_task_model(source, task.auto_model, task.labels)
+        schedule = Schedule(timing.batch_size, learning_rate, epochs, evaluate_each_epoch=False)
+        job = GridJob(timing.dataset, timing.student, source, task, settings, schedule, {}, teacher=source_, kd=kd)
         with tempfile.TemporaryDirectory(prefix="speedy-timing-") as scratch:
-            trainer = make_trainer(job, task, tokenizer, model, train, None, scratch)
-            return _seconds(trainer.train)
+            return _seconds(make_trainer(job, tokenizer, model, train, None, scratch).train)
 
     result: dict[str, Any] = {
-        "dataset": dataset, "student": student, "teacher": teacher["model"], "batch_size": timing["batch_size"],
-        "epochs": epochs, "runs": timing["runs"],
+        "dataset": timing.dataset, "student": timing.student, "teacher": teacher.model, "batch_size": timing.batch_size,
+        "epochs": epochs, "runs": timing.runs,
         "teacher_pass_s": [], "student_epoch_s": [], "cached_kd_s": [], "uncached_kd_s": [],
-    }
-    live = LiveTeacher(live_teacher_outputs(teacher_model, task, teacher_tokenizer, examples, teacher_batch))
+    }  # fmt: skip
+    live = LiveTeacher(live_teacher_outputs(teacher_model, task, teacher_tokenizer, examples, teacher_batch_size))
     with tempfile.TemporaryDirectory(prefix="speedy-cache-") as scratch:
         cache_file = str(Path(scratch, "train.parquet"))
-        for run in range(timing["runs"]):
-            print(f"timing run {run + 1}/{timing['runs']}", flush=True)
+        for run in range(timing.runs):
+            print(f"timing run {run + 1}/{timing.runs}", flush=True)
             started = time.perf_counter()
-            write_cache(cache_file, ids, teacher_rows(teacher_model, task, teacher_tokenizer, examples, teacher_batch), stamp)
-            cached = CachedTeacher(read_cache(cache_file, stamp, ids))
+            write_cache(cache_file, ids, teacher_rows(teacher_model, task, teacher_tokenizer, examples, teacher_batch_size), key)
+            cached = CachedTeacher(read_cache(cache_file, key, ids))
             teacher_pass = time.perf_counter() - started
             result["teacher_pass_s"].append(teacher_pass)
-            result["student_epoch_s"].append(train_student(epochs, None) / epochs)
-            result["cached_kd_s"].append(teacher_pass + train_student(epochs, cached))
-            result["uncached_kd_s"].append(train_student(epochs, live))
+            result["student_epoch_s"].append(train_student(None) / epochs)
+            result["cached_kd_s"].append(teacher_pass + train_student(cached))
+            result["uncached_kd_s"].append(train_student(live))
     mean = statistics.mean
     floor = mean(result["teacher_pass_s"]) + epochs * mean(result["student_epoch_s"])
     result["ratio_to_floor"] = mean(result["cached_kd_s"]) / floor
@@ -85,8 +88,6 @@ def time_distillation(
 
 def report(path: str) -> str:
     """The cache benchmark's ratios as printed lines (target: ratio_to_floor <= 1.10)."""
-    import json
-
     result = json.loads(Path(path).read_text())
     floor = statistics.mean(result["teacher_pass_s"]) + result["epochs"] * statistics.mean(result["student_epoch_s"])
     return "\n".join(

@@ -1,0 +1,263 @@
+"""Extractive QA (MLQA, SQAC, TAR/XQuAD) over doc-stride windows; the teacher's outputs are per context word.
+
+Context words are the matches of `CONTEXT_WORD`: runs of letters and digits, and each other visible
+character alone (as BERT's basic tokenizer splits), so "Lima" is a word of "en Lima.". A word's start
+logit is read at its first sub-token, its end logit at its last. A context word that the tokenizer turns
+into no sub-token (a BOM, a zero-width space) has no logits: it is never a span boundary.
+
+Merge rule (cache, selection loss): a word seen whole in several windows takes both logits from the
+window where it has the most context, min(tokens to the window's left edge, tokens to its right edge),
+ties going to the earlier window (BERT's max-context rule). Words never seen whole get NaN and are skipped.
+Distillation: within each student window, the student's start (end) distribution over [CLS] and the
+context tokens is matched to the teacher's distribution over the whole context, restricted to the
+window's words, with the mass outside the window on [CLS] (where fine-tuning puts answers that the
+window lacks). So a window without the answer learns to say so, and windows stay comparable.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from speedy.tasks.base import NO_WORD, Features, RecordError, Task, word_boundaries
+
+CONTEXT_WORD = re.compile(r"\w+|[^\w\s]")
+ANSWERS = pa.struct([("text", pa.list_(pa.string())), ("answer_start", pa.list_(pa.int64()))])
+
+
+def log_softmax_skipping_nan(logits: Sequence[float]) -> np.ndarray:
+    """Log-softmax over the finite entries of a vector; NaN entries (words without outputs) get -inf."""
+    values = np.asarray(logits, dtype=np.float64)
+    known = ~np.isnan(values)
+    log_probs = np.full(len(values), -np.inf)
+    if known.any():
+        shifted = values[known] - values[known].max()
+        log_probs[known] = shifted - np.log(np.exp(shifted).sum())
+    return log_probs
+
+
+def answer_words(word_offsets: Sequence[int], words: Sequence[str], start: int, text: str) -> tuple[int, int]:
+    """The context words where an answer starts and ends (the words holding its first and last character)."""
+    first = max(w for w, offset in enumerate(word_offsets) if offset <= start)
+    last_char = start + len(text) - 1
+    last = max(w for w, offset in enumerate(word_offsets) if offset <= last_char)
+    return first, last
+
+
+class QuestionAnswering(Task):
+    """One answer span per question and context."""
+
+    name = "qa"
+    auto_model = "AutoModelForQuestionAnswering"
+    pipeline_task = "question-answering"
+    fields = ("question", "context", "answers")
+    metrics = ("squad",)
+    needs_labels = False
+    outputs = ("start_logits", "end_logits")
+    schema = pa.schema(
+        [
+            ("id", pa.string()),
+            ("question", pa.string()),
+            ("context", pa.string()),
+            ("words", pa.list_(pa.string())),
+            ("word_offsets", pa.list_(pa.int64())),
+            ("answers", ANSWERS),
+        ]
+    )
+    paper_table = "table7"
+    reads = ("max_seq_length", "doc_stride", "max_question_length", "n_best", "max_answer_length")
+    selected_by = "per-question cross-entropy of the gold start and end words"
+
+    @classmethod
+    def to_prepared(cls, record, index):
+        answers, context = record["answers"], record["context"]
+        if not answers["text"] or len(answers["text"]) != len(answers["answer_start"]):
+            raise RecordError(f"{record['where']}: needs one answer_start per answer text, and at least one answer")
+        for text, start in zip(answers["text"], answers["answer_start"]):
+            if start < 0 or context[start : start + len(text)] != text:
+                found = context[max(start, 0) : max(start, 0) + len(text)]
+                raise RecordError(f"{record['where']}: answer {text!r} is not at answer_start {start} (found {found!r})")
+        spans = list(CONTEXT_WORD.finditer(context))
+        return {
+            "id": record["id"],
+            "question": record["question"],
+            "context": context,
+            "words": [m.group() for m in spans],
+            "word_offsets": [m.start() for m in spans],
+            "answers": {"text": list(answers["text"]), "answer_start": [int(s) for s in answers["answer_start"]]},
+        }
+
+    def featurize(self, examples, tokenizer):
+        import datasets
+
+        from speedy import qa_pipeline
+
+        s = self.settings
+        encoded = qa_pipeline.encode_windows(
+            tokenizer, list(examples["question"]), list(examples["context"]), s.max_seq_length, s.doc_stride
+        )
+        offsets = [qa_pipeline.context_offsets(encoded, window) for window in range(len(encoded["input_ids"]))]
+        sample_map = encoded.pop("overflow_to_sample_mapping")
+        encoded.pop("offset_mapping")
+        char_words = [self._char_to_word(ex["context"], ex["word_offsets"], ex["words"]) for ex in examples]
+        ids, answers = list(examples["id"]), list(examples["answers"]) if "answers" in examples.column_names else None
+        features = Features(inputs=None, example_ids=[ids[e] for e in sample_map], offsets=offsets)  # type: ignore[arg-type]
+        start_positions, end_positions = [], []
+        for window, context_offsets in enumerate(offsets):
+            example = sample_map[window]
+            firsts, lasts = word_boundaries([self._token_word(o, char_words[example]) for o in context_offsets])
+            features.first_of_word.append(firsts)
+            features.last_of_word.append(lasts)
+            start, end = self._answer_positions(context_offsets, answers[example]) if answers else (0, 0)
+            start_positions.append(start)
+            end_positions.append(end)
+        features.inputs = datasets.Dataset.from_dict(
+            {**{k: encoded[k] for k in encoded.keys()}, "start_positions": start_positions, "end_positions": end_positions}
+        )
+        return features
+
+    @staticmethod
+    def _char_to_word(context: str, word_offsets: list[int], words: list[str]) -> np.ndarray:
+        char_words = np.full(len(context), NO_WORD, dtype=np.int64)
+        for w, (start, word) in enumerate(zip(word_offsets, words)):
+            char_words[start : start + len(word)] = w
+        return char_words
+
+    @staticmethod
+    def _token_word(offset: tuple[int, int] | None, char_words: np.ndarray) -> int | None:
+        if offset is None or offset[1] <= offset[0]:
+            return None
+        words = char_words[offset[0] : offset[1]]
+        words = words[words != NO_WORD]
+        return int(words[0]) if len(words) else None
+
+    @staticmethod
+    def _answer_positions(offsets: list[tuple[int, int] | None], answer: dict[str, list]) -> tuple[int, int]:
+        """Token positions of the first gold answer in this window, or (0, 0) when it is not inside."""
+        start_char = answer["answer_start"][0]
+        end_char = start_char + len(answer["text"][0])
+        context = [p for p, o in enumerate(offsets) if o is not None]
+        if not context or offsets[context[0]][0] > start_char or offsets[context[-1]][1] < end_char:
+            return 0, 0
+        start = next(p for p in context if offsets[p][1] > start_char)
+        end = next(p for p in reversed(context) if offsets[p][0] < end_char)
+        return start, end
+
+    def teacher_rows(self, outputs, features, examples):
+        words, word_offsets = list(examples["words"]), list(examples["word_offsets"])
+        rows = [{"start_logits": [math.nan] * len(w), "end_logits": [math.nan] * len(w)} for w in words]
+        context_score = [[-1] * len(w) for w in words]
+        index = {example_id: i for i, example_id in enumerate(examples["id"])}
+        for f, example_id in enumerate(features.example_ids):
+            e = index[example_id]
+            firsts, lasts, offsets = features.first_of_word[f], features.last_of_word[f], features.offsets[f]
+            context = [p for p, o in enumerate(offsets) if o is not None]
+            first, last = context[0], context[-1]
+            end_of = {w: p for p, w in enumerate(lasts) if w != NO_WORD}
+            for pos, word in enumerate(firsts):
+                if word == NO_WORD or word not in end_of:
+                    continue
+                if pos == first and offsets[pos][0] > word_offsets[e][word]:
+                    continue  # the window starts inside this word
+                if end_of[word] == last and offsets[last][1] < word_offsets[e][word] + len(words[e][word]):
+                    continue  # the window ends inside this word
+                score = min(pos - first, last - end_of[word])
+                if score > context_score[e][word]:
+                    context_score[e][word] = score
+                    rows[e]["start_logits"][word] = float(outputs["start_logits"][f][pos])
+                    rows[e]["end_logits"][word] = float(outputs["end_logits"][f][end_of[word]])
+        return rows
+
+    def teacher_targets(self, rows, features, indices, length):
+        """Per student window: the teacher's start (end) log-probabilities over the whole context, at each word's
+        first (last) sub-token, and on position 0 ([CLS]) the log-probability that it lies outside the window."""
+        import torch
+
+        targets = {name: torch.full((len(indices), length), -math.inf) for name in ("start", "end")}
+        span = torch.zeros(len(indices), length, dtype=torch.bool)
+        for b, (i, row) in enumerate(zip(indices, rows)):
+            span[b, 0] = True
+            for pos, offset in enumerate(features.offsets[i]):
+                if offset is not None:
+                    span[b, pos] = True
+            for name, boundaries in (("start", features.first_of_word[i]), ("end", features.last_of_word[i])):
+                word_log_probs = log_softmax_skipping_nan(row[f"{name}_logits"])
+                inside = 0.0
+                for pos, word in enumerate(boundaries):
+                    if word != NO_WORD and math.isfinite(word_log_probs[word]):
+                        targets[name][b, pos] = word_log_probs[word]
+                        inside += math.exp(word_log_probs[word])
+                if inside < 1 - 1e-6:
+                    targets[name][b, 0] = math.log1p(-inside)
+        return {**targets, "span": span}
+
+    def kd_pairs(self, outputs, targets):
+        """Start and end distributions per window over [CLS] and the context tokens (the rest masked out)."""
+        import torch
+
+        pairs = []
+        for student, teacher in ((outputs.start_logits, targets["start"]), (outputs.end_logits, targets["end"])):
+            visible = torch.isfinite(teacher).any(-1)
+            student = student.masked_fill(~targets["span"], -math.inf)
+            pairs.append((student[visible], teacher[visible]))
+        return pairs
+
+    def predictions(self, outputs, features, examples):
+        """The best span per question over its windows, as in HF utils_qa (SQuAD v1.1: no null answer)."""
+        from speedy import qa_pipeline
+
+        s = self.settings
+        by_example: dict[str, list[int]] = {}
+        for f, example_id in enumerate(features.example_ids):
+            by_example.setdefault(example_id, []).append(f)
+        answers = []
+        for example_id, context in zip(examples["id"], examples["context"]):
+            spans = [
+                qa_pipeline.best_span(outputs["start_logits"][f], outputs["end_logits"][f], features.offsets[f], s.n_best, s.max_answer_length)
+                for f in by_example.get(example_id, [])
+            ]
+            spans = [span for span in spans if span is not None]
+            _, start, end = max(spans, key=lambda span: span[0]) if spans else (None, 0, 0)
+            answers.append(context[start:end])
+        return answers
+
+    def references(self, examples):
+        return [list(answer["text"]) for answer in examples["answers"]]
+
+    def selection_loss(self, outputs, features, examples) -> float:
+        """Mean over questions of the cross-entropy of the gold start and end words, over the merged word logits.
+
+        It does not depend on how a tokenizer cuts windows, so candidates with different tokenizers compare.
+        """
+        losses = []
+        for row, example in zip(self.teacher_rows(outputs, features, examples), examples):
+            answer = example["answers"]
+            first, last = answer_words(example["word_offsets"], example["words"], answer["answer_start"][0], answer["text"][0])
+            start, end = log_softmax_skipping_nan(row["start_logits"])[first], log_softmax_skipping_nan(row["end_logits"])[last]
+            if math.isfinite(start + end):  # a gold word no window holds whole has no logits to score
+                losses.append(-(start + end) / 2)
+        return float(np.mean(losses)) if losses else math.inf
+
+    def save(self, model, tokenizer, out_dir):
+        """Save the model with its question-answering pipeline (the code, and config.json's entry and settings)."""
+        from speedy import qa_pipeline
+
+        s = self.settings
+        model.config.custom_pipelines = {qa_pipeline.TASK: qa_pipeline.CUSTOM_PIPELINE}
+        model.config.task_specific_params = {
+            qa_pipeline.TASK: qa_pipeline.pipeline_settings(s.max_seq_length, s.doc_stride, s.n_best, s.max_answer_length)
+        }
+        super().save(model, tokenizer, out_dir)
+        shutil.copy(qa_pipeline.__file__, out_dir)
+
+    def usage(self):
+        return (
+            "from transformers import pipeline\n\n"
+            f'qa = pipeline("{self.pipeline_task}", model="<this folder>", trust_remote_code=True)\n'
+            'qa(question="¿Dónde nació Ana?", context="Ana nació en Lima.")'
+        )
