@@ -181,10 +181,20 @@ def test_local_dataset_files(tmp_path):
     assert local_row(empty, "conllu")["state"] == "invalid"
 
 
+def test_a_large_squad_file_has_only_its_start_checked(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "SQUAD_PARSED_WHOLE", 10)  # bytes: every file here is "large"
+    squad = tmp_path / "squad.json"
+    squad.write_text(SQUAD[:-5], encoding="utf-8")  # cut: not JSON as a whole, but starts like SQuAD
+    row = local_row(squad, "squad_json")
+    assert row["state"] == "ok" and row["detail"].startswith("starts like SQuAD v1.1 JSON")
+    squad.write_text('[{"question": "?"}]', encoding="utf-8")
+    assert local_row(squad, "squad_json")["state"] == "invalid"
+
+
 def test_only_the_head_of_a_large_file_is_parsed(tmp_path):
-    good = CONLLU * (HEAD_LINES // 3)  # HEAD_LINES lines of whole sentences, then a bad one
+    good = CONLLU * (HEAD_LINES // CONLLU.count("\n"))  # HEAD_LINES lines of whole sentences
     path = tmp_path / "big.conllu"
-    path.write_text(good + "not a conllu line\n", encoding="utf-8")
+    path.write_text(good + "not a conllu line\n", encoding="utf-8")  # line HEAD_LINES + 1: not parsed
     row = local_row(path, "conllu")
     assert row["state"] == "ok" and f"its first {HEAD_LINES} lines parse" in row["detail"]
     path.write_text("not a conllu line\n" + good, encoding="utf-8")
