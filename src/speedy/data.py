@@ -227,6 +227,45 @@ def _named(value: Any, names: list[str] | None) -> Any:
     return names[value] if names is not None and isinstance(value, int) and 0 <= value < len(names) else value
 
 
+SCRIPT_REFUSAL = "Dataset scripts are no longer supported"  # what datasets>=4 raises for a script-based hub repo
+PARQUET_REVISION = "refs/convert/parquet"  # the Hub's auto-converted Parquet branch
+
+
+def local_remedy(where: str) -> str:
+    """How to replace a hub split by local files."""
+    return (
+        f"download the split's original files where the Hub can be reached and point the entry at them: "
+        f"`{where}: {{path: FILE, format: FORMAT}}` with FORMAT one of {list(READERS)}"
+    )
+
+
+def hub_remedy(where: str) -> str:
+    """The two ways around a hub split that does not load: the Parquet branch, or local files."""
+    return (
+        f"Either read the Hub's auto-converted Parquet branch: `revision: {PARQUET_REVISION}`, no `name`, and "
+        f"`data_files: CONFIG/SPLIT/*.parquet` (one folder per config of the original repo); or {local_remedy(where)}."
+    )
+
+
+def _load_hub(spec: dict[str, Any], where: str) -> datasets.Dataset:
+    """One hub split through datasets.load_dataset; any failure becomes one DataError with both remedies."""
+    hub, name, hub_split, revision = spec["hub"], spec.get("name"), spec["split"], spec.get("revision")
+    options: dict[str, Any] = {"revision": revision} if revision else {}
+    if spec.get("data_files"):
+        options["data_files"] = {hub_split: spec["data_files"]}  # the entry's files are this one split
+    try:
+        return datasets.load_dataset(hub, name, split=hub_split, **options)
+    except Exception as error:  # noqa: BLE001 - any failure to reach or build the dataset gets the same remedies
+        at = f", revision {revision!r}" if revision else ""
+        script = SCRIPT_REFUSAL in str(error)
+        raise DataError(
+            f"{where}: could not load hub dataset {hub!r} (config {name!r}, split {hub_split!r}{at}): "
+            f"{type(error).__name__}: {error}."
+            + (" The repository is script-based, and datasets>=4 runs no dataset scripts." if script else "")
+            + f" {hub_remedy(where)}"
+        ) from error
+
+
 def _read_hub(dataset: DatasetSpec, where: str, split: str) -> list[Record]:
     """The records of a hub split, columns renamed to the internal names and ClassLabel ints turned into names."""
     spec = dataset.splits[split]
@@ -235,15 +274,7 @@ def _read_hub(dataset: DatasetSpec, where: str, split: str) -> list[Record]:
     unmapped = [c for c in task_type(dataset.task).fields if c not in columns]
     if unmapped:
         raise DataError(f"{where}: a hub split needs `columns` for {unmapped} (internal name: source column)")
-    try:
-        table = datasets.load_dataset(hub, name, split=hub_split)
-    except Exception as error:  # noqa: BLE001 - any failure to reach or build the dataset gets the same hint
-        raise DataError(
-            f"{where}: could not load hub dataset {hub!r} (config {name!r}, split {hub_split!r}): "
-            f"{type(error).__name__}: {error}. Where the Hub cannot be reached, download the split elsewhere and "
-            f"point the entry at local files: `{where}: {{path: FILE, format: FORMAT}}` "
-            f"with FORMAT one of {list(READERS)}."
-        ) from error
+    table = _load_hub(spec, where)
     missing = sorted(source for source in columns.values() if source not in table.column_names)
     if missing:
         raise DataError(f"{where}: hub dataset {hub!r} has no column(s) {missing}; it has {table.column_names}")
@@ -253,7 +284,7 @@ def _read_hub(dataset: DatasetSpec, where: str, split: str) -> list[Record]:
     for i, row in enumerate(table):
         record = {internal: row[source] for internal, source in columns.items()}
         record["id"] = str(record.get("id", f"{split}-{i}"))
-        record["where"] = f"hub {hub} ({name}, {hub_split}) row {i}"
+        record["where"] = f"hub {hub} ({name or spec.get('data_files')}, {hub_split}) row {i}"
         if "label" in record:
             record["label"] = _named(record["label"], names)
         if "tags" in record:
