@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import datasets
 import pytest
 
-from speedy.data import DataError, XNLI_COLUMNS, load_split, prepare_dataset, read_labels, read_split
+from speedy.data import (
+    DataError,
+    SplitReport,
+    XNLI_COLUMNS,
+    load_split,
+    prepare_dataset,
+    read_labels,
+    read_split,
+    snap_to_words,
+)
 
 CONTEXT = "Ana vive en Lima desde 1990."
 QAS = [
@@ -51,12 +61,14 @@ GOOD = {  # format -> (file text, task, labels)
 }  # fmt: skip
 
 
-def local_config(tmp_path: Path, fmt: str, texts: dict[str, str], task: str, labels: list[str] | None) -> dict:
-    """A config with one dataset `d` whose splits are files written from `texts` (split -> file text)."""
+def local_config(
+    tmp_path: Path, fmt: str, texts: dict[str, str | bytes], task: str, labels: list[str] | None
+) -> dict:
+    """A config with one dataset `d` whose splits are files written from `texts` (split -> file text or bytes)."""
     splits = {}
     for split, text in texts.items():
         path = tmp_path / f"{split}.src"
-        path.write_text(text, encoding="utf-8")
+        path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
         splits[split] = {"path": str(path), "format": fmt}
     entry = {"task": task, "metric": "accuracy", "splits": splits}
     if labels:
@@ -64,7 +76,7 @@ def local_config(tmp_path: Path, fmt: str, texts: dict[str, str], task: str, lab
     return {"datasets": {"d": entry}}
 
 
-def one_split(tmp_path: Path, fmt: str, text: str) -> dict:
+def one_split(tmp_path: Path, fmt: str, text: str | bytes) -> dict:
     _, task, labels = GOOD[fmt]
     return local_config(tmp_path, fmt, {"train": text}, task, labels)
 
@@ -119,6 +131,98 @@ def test_squad(tmp_path):
     assert row.answers == {"text": ["1990", "desde 1990"], "answer_start": [23, 17]}
 
 
+@pytest.mark.parametrize("fmt", list(GOOD))
+def test_bom_and_crlf_read_as_plain_utf8(tmp_path, fmt):
+    text = GOOD[fmt][0]
+    plain = load_split(one_split(tmp_path, fmt, text), "d", "train")
+    for variant in ["\ufeff" + text, text.replace("\n", "\r\n"), "\ufeff" + text.replace("\n", "\r\n")]:
+        assert load_split(one_split(tmp_path, fmt, variant), "d", "train").equals(plain)
+
+
+def test_conll2002_bom_before_docstart_adds_no_sentence(tmp_path):
+    text = GOOD["conll2002"][0]
+    assert text.startswith("-DOCSTART-")
+    frame = load_split(one_split(tmp_path, "conll2002", "\ufeff" + text), "d", "train")
+    assert frame.words.tolist() == [["Ana", "García", "vive"], ["en", "Lima"]]
+
+
+def squad_with(answers: list[dict], context: str = CONTEXT) -> str:
+    """A SQuAD file of one question with these answers."""
+    qa = {"id": "q", "question": "¿Dónde?", "answers": answers}
+    return json.dumps({"data": [{"title": "t", "paragraphs": [{"context": context, "qas": [qa]}]}]})
+
+
+def test_squad_empty_and_negative_answers_are_removed(tmp_path):
+    negative = 12 - len(CONTEXT)  # context[negative : negative + 4] is "Lima": slicing alone would accept it
+    assert CONTEXT[negative : negative + 4] == "Lima"
+    answers = [{"text": "", "answer_start": -1}, {"text": "Lima", "answer_start": negative},
+               {"text": "en Lima", "answer_start": 9}]  # fmt: skip
+    report = SplitReport()
+    frame = load_split(one_split(tmp_path, "squad_json", squad_with(answers)), "d", "train", report)
+    assert frame.answers[0] == {"text": ["en Lima"], "answer_start": [9]}
+    assert (report.read, report.kept, dict(report.dropped)) == (1, 1, {})
+    assert report.adjusted == {"answer removed: empty text": 1, "answer removed: negative answer_start": 1}
+
+
+def test_squad_question_without_a_valid_answer_is_dropped(tmp_path):
+    dropped = {"id": "x", "question": "¿?", "answers": [{"text": "", "answer_start": -1}]}
+    squad = json.loads(GOOD["squad_json"][0])
+    squad["data"][0]["paragraphs"][0]["qas"].insert(1, dropped)
+    report = SplitReport()
+    frame = load_split(one_split(tmp_path, "squad_json", json.dumps(squad)), "d", "train", report)
+    assert frame.id.tolist() == ["q1", "q2"]
+    assert (report.read, report.kept, dict(report.dropped)) == (3, 2, {"question without a valid answer": 1})
+    assert report.adjusted == {}  # the removed answers of a dropped question are not counted again
+
+
+def test_split_with_no_usable_row_is_refused(tmp_path):
+    config = one_split(tmp_path, "squad_json", squad_with([{"text": "", "answer_start": -1}]))
+    with pytest.raises(DataError, match=r"no row of split 'train' .* dropped 1 \(question without a valid answer\)"):
+        load_split(config, "d", "train")
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "snapped", "reasons"),
+    [
+        ("Lima", 12, "Lima", []),
+        ("ima", 13, "Lima", ["start inside a word, moved to the word's start"]),
+        ("desde 19", 17, "desde 1990", ["end inside a word, moved to the word's end"]),
+        ("a desde", 15, "Lima desde", ["start inside a word, moved to the word's start"]),
+        (" Lima ", 11, "Lima", ["whitespace trimmed"]),
+        ("1990.", 23, "1990.", []),  # the full stop is a word of its own
+        ("ma ", 14, "Lima", ["start inside a word, moved to the word's start", "whitespace trimmed"]),
+    ],
+)
+def test_answers_inside_words_extend_to_word_boundaries(tmp_path, text, start, snapped, reasons):
+    assert CONTEXT[start : start + len(text)] == text
+    report = SplitReport()
+    frame = load_split(one_split(tmp_path, "squad_json", squad_with([{"text": text, "answer_start": start}])), "d",
+                       "train", report)  # fmt: skip
+    assert frame.answers[0] == {"text": [snapped], "answer_start": [CONTEXT.index(snapped)]}
+    assert report.adjusted == {reason: 1 for reason in reasons}
+
+
+def test_squad_answer_of_whitespace_only_is_removed(tmp_path):
+    report = SplitReport()
+    answers = [{"text": " ", "answer_start": 3}, {"text": "Lima", "answer_start": 12}]
+    frame = load_split(one_split(tmp_path, "squad_json", squad_with(answers)), "d", "train", report)
+    assert frame.answers[0] == {"text": ["Lima"], "answer_start": [12]}
+    assert report.adjusted == {"answer removed: no word in it": 1}
+
+
+def test_snap_to_words_spans():
+    context = "Ana vive en Lima."
+    assert snap_to_words(context, 13, 15) == (12, 16)  # "im" -> "Lima"
+    assert snap_to_words(context, 3, 4) is None  # a lone space touches no word
+    assert snap_to_words(context, 16, 17) == (16, 17)  # "."
+
+
+def test_xnli_report_counts_other_languages_as_dropped(tmp_path):
+    report = SplitReport()
+    load_split(one_split(tmp_path, "xnli_tsv", GOOD["xnli_tsv"][0]), "d", "train", report)
+    assert (report.read, report.kept, dict(report.dropped)) == (3, 2, {"language is not es": 1})
+
+
 BAD = [  # (format, file text, words the message must hold)
     ("mldoc_tsv", "CCAT\tbien\nXXXX\tmal\n", ["train.src:2", "unknown label 'XXXX'"]),
     ("mldoc_tsv", "CCAT sin tabulador\n", ["train.src:1", "expected 2 columns"]),
@@ -130,11 +234,15 @@ BAD = [  # (format, file text, words the message must hold)
      ["train.src:2", "unknown label 'maybe'"]),
     ("conll2002", "Ana B-PER\nvive\n", ["train.src:2", "expected 2 columns"]),
     ("conll2002", "Ana NP B-PER\nvive O\n", ["train.src:2", "expected 3 columns"]),
-    ("conll2002", "Ana B-XYZ\n", ["train.src:1", "unknown label 'B-XYZ'"]),
+    ("conll2002", "Ana B-PER\nvive B-XYZ\n", ["train.src:2", "unknown label 'B-XYZ'"]),  # the tag's own line
+    ("conllu", GOOD["conllu"][0].replace("\tNOUN\t_\t_\t2\tnmod", "\tNOUM\t_\t_\t2\tnmod"),
+     ["train.src:9", "unknown label 'NOUM'"]),
     ("conllu", "1\tHola\thola\tINTJ\t_\t_\t0\troot\t_\n", ["train.src:1", "expected 10 columns"]),
+    ("mldoc_tsv", "CCAT\tbien\nGCAT\tnación\n".encode("latin-1"), ["train.src:2", "not valid UTF-8", "iconv"]),
     ("squad_json", json.dumps(SQUAD).replace('"answer_start": 12', '"answer_start": 13'), ["question 'q1'", "'Lima'"]),
     ("squad_json", '{"data": [{"paragraphs": [{"context": "c", "qas": [{"id": "x"}]}]}]}', ["train.src", "'question'"]),
     ("squad_json", "{not json", ["train.src", "not SQuAD"]),
+    ("squad_json", json.dumps(SQUAD).replace('"answer_start": 12', '"answer_start": "12"'), ["q1", "not an integer"]),
 ]  # fmt: skip
 
 
@@ -244,7 +352,7 @@ def test_prepare_dataset_round_trip(tmp_path):
     out = tmp_path / "prepared"
     prepare_dataset(config, "d", out)
     files = sorted(p.name for p in out.iterdir())
-    assert files == ["labels.json", "test.parquet", "train.parquet", "validation.parquet"]
+    assert files == ["labels.json", "report.json", "test.parquet", "train.parquet", "validation.parquet"]
     assert json.loads((out / "labels.json").read_text()) == {"dataset": "d", "task": "qa", "labels": []}
     assert read_labels(out / "labels.json") == []
     split = read_split(out / "test.parquet")
@@ -267,6 +375,20 @@ def test_prepare_dataset_leaves_nothing_on_error(tmp_path):
     texts = {"train": text, "validation": text, "test": text + "\nmal XXX\n"}
     config = local_config(tmp_path, "conll2002", texts, task, labels)
     out = tmp_path / "out"
-    with pytest.raises(DataError, match=r"test.src:\d+: unknown label 'XXX'"):
+    with pytest.raises(DataError, match=r"test.src:10: unknown label 'XXX'"):
         prepare_dataset(config, "d", out)
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_prepare_dataset_writes_and_logs_its_report(tmp_path, caplog):
+    text, task, labels = GOOD["xnli_tsv"]
+    config = local_config(tmp_path, "xnli_tsv", {s: text for s in ("train", "validation", "test")}, task, labels)
+    with caplog.at_level(logging.INFO, logger="speedy.data"):
+        returned = prepare_dataset(config, "d", tmp_path / "out")
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert report == returned.to_json()
+    assert report["dataset"] == "d" and report["task"] == "classification"
+    assert report["splits"]["validation"] == {"source": str(tmp_path / "validation.src"), "read": 3, "kept": 2,
+                                              "dropped": {"language is not es": 1}, "adjusted": {}}  # fmt: skip
+    logged = [r.getMessage() for r in caplog.records]
+    assert f"d test ({tmp_path / 'test.src'}): read 3, kept 2, dropped 1 (language is not es)" in logged

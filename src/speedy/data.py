@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import codecs
+import dataclasses
 import json
+import logging
 import os
 import re
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,7 @@ import pyarrow.parquet as pq
 from speedy.tasks import RecordError, task_type
 from speedy.tasks.base import Record
 
+LOG = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
 PAWSX_COLUMNS = ("id", "sentence1", "sentence2", "label")
 XNLI_COLUMNS = (
@@ -28,12 +32,20 @@ XNLI_COLUMNS = (
     "label1", "label2", "label3", "label4", "label5",
 )  # fmt: skip
 MULTIWORD_TAG = "_"  # the tag of a multiword token in the hub's Universal Dependencies loader
+# A record (speedy.tasks.base.Record) holds internal fields with labels/tags still as names (or hub ints), and
+# "where" (file:line or row). Token records from local files also carry "tag_where", the file:line of each tag.
+# A reader marks a row that it reads but does not keep (an XNLI row in another language) with "drop", the reason.
+UNITS = {
+    "read, kept, dropped": "rows: sentences, sentence pairs or questions",
+    "adjusted": "answers of the kept questions (QA only)",
+}
+
 
 class DataError(ValueError):
     """Bad input data: a missing or malformed file, an unknown label, a duplicate id or an unreachable hub split."""
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class DatasetSpec:
     """One `datasets.*` entry of the config: its task type, label names, hub column mapping and split sources."""
 
@@ -41,7 +53,7 @@ class DatasetSpec:
     task: str
     splits: Mapping[str, Mapping[str, Any]]
     labels: tuple[str, ...] = ()
-    columns: Mapping[str, str] = field(default_factory=dict)
+    columns: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_entry(cls, name: str, entry: Mapping[str, Any]) -> DatasetSpec:
@@ -49,15 +61,63 @@ class DatasetSpec:
         return cls(name, entry["task"], entry["splits"], tuple(entry.get("labels", ())), entry.get("columns", {}))
 
 
+# ------------------------------------------------------------------ report
+@dataclasses.dataclass
+class SplitReport:
+    """What preparing one split did: rows read and kept, rows dropped and answers adjusted, counted per reason."""
+
+    source: str = ""
+    read: int = 0
+    kept: int = 0
+    dropped: Counter[str] = dataclasses.field(default_factory=Counter)
+    adjusted: Counter[str] = dataclasses.field(default_factory=Counter)
+
+    def summary(self) -> str:
+        """The counts in one line, each reason with its count."""
+        parts = [f"read {self.read}", f"kept {self.kept}"]
+        parts += [f"dropped {n} ({reason})" for reason, n in sorted(self.dropped.items())]
+        parts += [f"adjusted {n} ({reason})" for reason, n in sorted(self.adjusted.items())]
+        return ", ".join(parts)
+
+
+@dataclasses.dataclass
+class PrepareReport:
+    """The split reports of one prepared dataset, as report.json and the job's log hold them."""
+
+    dataset: str
+    task: str
+    splits: dict[str, SplitReport] = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The content of report.json."""
+        splits = {
+            split: {"source": r.source, "read": r.read, "kept": r.kept,
+                    "dropped": dict(sorted(r.dropped.items())), "adjusted": dict(sorted(r.adjusted.items()))}
+            for split, r in self.splits.items()
+        }  # fmt: skip
+        return {"dataset": self.dataset, "task": self.task, "units": UNITS, "splits": splits}
+
+
 # ------------------------------------------------------------------ local formats
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """The numbered lines of a UTF-8 text file, without line endings."""
+def _text(path: Path) -> str:
+    """A UTF-8 file's text without a leading byte order mark; a byte that is not UTF-8 is refused with its line."""
+    data = path.read_bytes()
+    data = data.removeprefix(codecs.BOM_UTF8)
     try:
-        with open(path, encoding="utf-8") as stream:
-            for number, line in enumerate(stream, start=1):
-                yield number, line.rstrip("\r\n")
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise DataError(f"{path}: not valid UTF-8 ({error})") from error
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - data.rfind(b"\n", 0, error.start)
+        raise DataError(
+            f"{path}:{line}: not valid UTF-8 (byte 0x{data[error.start]:02x}, byte {column} of the line); convert "
+            f"the file to UTF-8, e.g. `iconv -f latin1 -t utf-8` for a Latin-1 file"
+        ) from None
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """The numbered lines of a UTF-8 text file, without line endings (LF or CRLF)."""
+    for number, line in enumerate(_text(path).split("\n"), start=1):
+        yield number, line.removesuffix("\r")
 
 
 def _columns(path: Path, number: int, line: str, sep: str | None, expected: int, what: str) -> list[str]:
@@ -101,18 +161,15 @@ def _read_pawsx(path: Path, split: str) -> list[Record]:
 
 
 def _read_xnli(path: Path, split: str) -> list[Record]:
-    """XNLI dev/test: all languages in one file; the Spanish rows are kept."""
-    return [
-        {
-            "id": row["pairID"],
-            "text": row["sentence1"],
-            "text_pair": row["sentence2"],
-            "label": row["gold_label"],
-            "where": where,
-        }
-        for where, row in _read_tsv(path, XNLI_COLUMNS)
-        if row["language"] == "es"
-    ]
+    """XNLI dev/test: all languages in one file; the rows of other languages than Spanish are marked to drop."""
+    records = []
+    for where, row in _read_tsv(path, XNLI_COLUMNS):
+        record = {"id": row["pairID"], "text": row["sentence1"], "text_pair": row["sentence2"],
+                  "label": row["gold_label"], "where": where}  # fmt: skip
+        if row["language"] != "es":
+            record["drop"] = "language is not es"
+        records.append(record)
+    return records
 
 
 def _sentences(path: Path) -> Iterator[tuple[int, list[tuple[int, str]]]]:
@@ -132,14 +189,17 @@ def _read_conll2002(path: Path, split: str) -> list[Record]:
     """CoNLL-2002: `token tag` lines (or `token POS tag` throughout, as NLTK has it); `-DOCSTART-` skipped."""
     records, width = [], 0
     for start, block in _sentences(path):
-        rows = []
+        rows, lines = [], []
         for number, line in block:
             if not line.startswith("-DOCSTART-"):
                 width = width or (3 if len(line.split()) == 3 else 2)
                 rows.append(_columns(path, number, line, None, width, ["token, tag", "token, POS, tag"][width - 2]))
+                lines.append(number)
         if rows:
-            words, tags = [row[0] for row in rows], [row[-1] for row in rows]
-            records.append({"id": f"{split}-{len(records)}", "words": words, "tags": tags, "where": f"{path}:{start}"})
+            records.append({
+                "id": f"{split}-{len(records)}", "words": [row[0] for row in rows], "tags": [row[-1] for row in rows],
+                "where": f"{path}:{start}", "tag_where": [f"{path}:{number}" for number in lines],
+            })  # fmt: skip
     return records
 
 
@@ -147,7 +207,7 @@ def _read_conllu(path: Path, split: str) -> list[Record]:
     """CoNLL-U: words and UPOS tags; comments, multiword-token ranges and empty nodes skipped."""
     records = []
     for start, block in _sentences(path):
-        sent_id, words, tags = None, [], []
+        sent_id, words, tags, lines = None, [], [], []
         for number, line in block:
             if line.startswith("#"):
                 match = re.match(r"#\s*sent_id\s*=\s*(.+?)\s*$", line)
@@ -158,16 +218,20 @@ def _read_conllu(path: Path, split: str) -> list[Record]:
                 continue
             words.append(fields[1])
             tags.append(fields[3])
+            lines.append(number)
         if words:
-            record_id = sent_id or f"{split}-{len(records)}"
-            records.append({"id": record_id, "words": words, "tags": tags, "where": f"{path}:{start}"})
+            records.append({
+                "id": sent_id or f"{split}-{len(records)}", "words": words, "tags": tags, "where": f"{path}:{start}",
+                "tag_where": [f"{path}:{number}" for number in lines],
+            })  # fmt: skip
     return records
 
 
 def _read_squad(path: Path, split: str) -> list[Record]:
-    """SQuAD v1.1 JSON: one record per question."""
+    """SQuAD v1.1 JSON: one record per question, its answers as written (see `_clean_answers`)."""
+    text = _text(path)
     try:
-        articles = json.loads(path.read_text(encoding="utf-8"))["data"]
+        articles = json.loads(text)["data"]
         return [
             {
                 "id": str(qa["id"]),
@@ -205,14 +269,18 @@ READERS: dict[str, Callable[[Path, str], list[Record]]] = {
 }
 
 
-def read_local(path: str | Path, fmt: str, split: str = "train") -> list[Record]:
-    """The raw records of a local file (labels as written); `where` says the file and line of each."""
+def read_local(path: str | Path, fmt: str, split: str = "train", report: SplitReport | None = None) -> list[Record]:
+    """The raw records of a local file (labels as written) that it keeps; `report` counts the rows read and dropped."""
     path = Path(path)
     if fmt not in READERS:
         raise DataError(f"{path}: unknown format {fmt!r}; expected one of {list(READERS)}")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    return READERS[fmt](path, split)
+    records = READERS[fmt](path, split)
+    report = report if report is not None else SplitReport()
+    report.read += len(records)
+    report.dropped.update(record["drop"] for record in records if "drop" in record)
+    return [record for record in records if "drop" not in record]
 
 
 # ------------------------------------------------------------------ hub
@@ -296,18 +364,24 @@ def _read_hub(dataset: DatasetSpec, where: str, split: str) -> list[Record]:
 
 
 # ------------------------------------------------------------------ internal schema
-def read_source_split(dataset: DatasetSpec, split: str) -> pd.DataFrame:
-    """One split of a dataset's source (hub or local files) in the prepared schema of its task."""
+def read_source_split(dataset: DatasetSpec, split: str, report: SplitReport | None = None) -> pd.DataFrame:
+    """One split of a dataset's source (hub or local files) in the prepared schema of its task.
+
+    `report` counts the rows read, kept and dropped and the values adjusted, per reason.
+    """
     where = f"datasets.{dataset.name}.splits.{split}"
     spec = dataset.splits[split]
+    source = spec.get("path") or f"hub {spec['hub']} ({spec.get('name') or spec.get('data_files')}, {spec['split']})"
+    report = report if report is not None else SplitReport()
+    report.source = str(source)
     if "hub" in spec:
         records = _read_hub(dataset, where, split)
+        report.read += len(records)
     else:
         try:
-            records = read_local(spec["path"], spec["format"], split)
+            records = read_local(spec["path"], spec["format"], split, report)
         except DataError as error:
             raise DataError(f"{error} ({where})") from None
-    source = spec.get("path") or f"hub {spec['hub']} ({spec.get('name')}, {spec['split']})"
     if not records:
         raise DataError(f"{source}: split {split!r} of dataset {dataset.name!r} is empty ({where})")
     task = task_type(dataset.task)
@@ -318,15 +392,24 @@ def read_source_split(dataset: DatasetSpec, split: str) -> pd.DataFrame:
             raise DataError(f"{record['where']}: duplicate id {record['id']!r}")
         seen.add(record["id"])
         try:
-            rows.append(task.to_prepared(record, index))
+            row = task.to_prepared(record, index, report)
         except RecordError as error:
             raise DataError(str(error)) from None
+        if row is not None:
+            rows.append(row)
+    if not rows:
+        raise DataError(f"{source}: no row of split {split!r} of dataset {dataset.name!r} is usable: {report.summary()}")
+    report.kept = len(rows)
     return pd.DataFrame(rows)
 
 
-def prepare_dataset(dataset: DatasetSpec, out_dir: str | Path) -> None:
-    """Write `{split}.parquet` for every split and `labels.json`; nothing is written unless all splits load."""
-    frames = {split: read_source_split(dataset, split) for split in SPLITS}
+def prepare_dataset(dataset: DatasetSpec, out_dir: str | Path) -> PrepareReport:
+    """Write `{split}.parquet` for every split, `labels.json` and `report.json`; nothing unless all splits load.
+
+    The report (rows read, kept and dropped, answers adjusted, per reason and split) also goes to the log.
+    """
+    report = PrepareReport(dataset.name, dataset.task, {split: SplitReport() for split in SPLITS})
+    frames = {split: read_source_split(dataset, split, report.splits[split]) for split in SPLITS}
     schema = task_type(dataset.task).schema
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -337,10 +420,15 @@ def prepare_dataset(dataset: DatasetSpec, out_dir: str | Path) -> None:
             pq.write_table(pa.Table.from_pandas(frame, schema=fields, preserve_index=False), staging / f"{split}.parquet")
         labels = {"dataset": dataset.name, "task": dataset.task, "labels": list(dataset.labels)}
         (staging / "labels.json").write_text(json.dumps(labels, indent=2) + "\n", encoding="utf-8")
+        text = json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n"
+        (staging / "report.json").write_text(text, encoding="utf-8")
         for file in staging.iterdir():
             os.replace(file, out / file.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    for split, counts in report.splits.items():
+        LOG.info("%s %s (%s): %s", dataset.name, split, counts.source, counts.summary())
+    return report
 
 
 def read_split(path: str | Path) -> datasets.Dataset:

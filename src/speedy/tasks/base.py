@@ -15,6 +15,8 @@ import pyarrow as pa
 
 if TYPE_CHECKING:
     import datasets
+
+    from speedy.data import SplitReport
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -100,8 +102,11 @@ class Task:
 
     # ------------------------------------------------------------ preparing data
     @classmethod
-    def to_prepared(cls, record: Record, index: dict[str, int]) -> Record:
-        """One source record as a row of the prepared schema (`index` maps label names to ids)."""
+    def to_prepared(cls, record: Record, index: dict[str, int], report: SplitReport) -> Record | None:
+        """One source record as a row of the prepared schema (`index` maps label names to ids), or None to drop it.
+
+        What it drops or adjusts, it counts per reason in `report`.
+        """
         raise NotImplementedError
 
     # ------------------------------------------------------------ features and batches

@@ -20,7 +20,7 @@ class Classification(Task):
     paper_table = "table5"
 
     @classmethod
-    def to_prepared(cls, record, index):
+    def to_prepared(cls, record, index, report):
         row = {"id": record["id"], "text": record["text"]}
         if "text_pair" in record:
             row["text_pair"] = record["text_pair"]

@@ -16,15 +16,21 @@ window lacks). So a window without the answer learns to say so, and windows stay
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import shutil
+from collections import Counter
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
-from speedy.tasks.base import NO_WORD, Features, RecordError, Task, word_boundaries
+from speedy.tasks.base import NO_WORD, Features, Record, RecordError, Task, word_boundaries
+
+if TYPE_CHECKING:
+    from speedy.data import SplitReport
 
 CONTEXT_WORD = re.compile(r"\w+|[^\w\s]")
 ANSWERS = pa.struct([("text", pa.list_(pa.string())), ("answer_start", pa.list_(pa.int64()))])
@@ -39,6 +45,81 @@ def log_softmax_skipping_nan(logits: Sequence[float]) -> np.ndarray:
         shifted = values[known] - values[known].max()
         log_probs[known] = shifted - np.log(np.exp(shifted).sum())
     return log_probs
+
+
+def check_answers(record: Record) -> None:
+    """Every gold answer must be non-empty and found at its answer_start (0 or more) in the context."""
+    answers, context = record["answers"], record["context"]
+    if not answers["text"] or len(answers["text"]) != len(answers["answer_start"]):
+        raise RecordError(f"{record['where']}: needs one answer_start per answer text, and at least one answer")
+    for text, start in zip(answers["text"], answers["answer_start"]):
+        found = context[start : start + len(text)] if start >= 0 else None
+        if not text or found != text:
+            raise RecordError(f"{record['where']}: answer {text!r} is not at answer_start {start} (found {found!r})")
+
+
+def snap_to_words(context: str, start: int, end: int) -> tuple[int, int] | None:
+    """The span [start, end) of an answer in `context`, widened to whole context words (CONTEXT_WORD matches).
+
+    The rule: an answer that starts or ends inside a context word is extended to that word's boundary, so that it
+    covers every word it touches (answer "dos" in "forzados" becomes "forzados"); whitespace at its edges is
+    trimmed. None when the span touches no word at all.
+    """
+    spans = [match.span() for match in CONTEXT_WORD.finditer(context)]
+    first = bisect.bisect_right([word_end for _, word_end in spans], start)  # the first word ending after start
+    last = bisect.bisect_left([word_start for word_start, _ in spans], end) - 1  # the last word starting before end
+    if first > last:
+        return None
+    return spans[first][0], spans[last][1]
+
+
+def clean_answers(record: Record, report: SplitReport) -> Record | None:
+    """A question without its non-answers and with its answers snapped to words; None when no answer is left.
+
+    An answer whose text is empty or whose answer_start is negative is not an answer (TAR marks answers it could not
+    align so): it is removed. A question left without answers is dropped, as SQuAD v1.1 scoring cannot score it.
+    Every other answer must be at its answer_start; it is then snapped to whole words (see `snap_to_words`).
+    """
+    answers, context = record["answers"], record["context"]
+    if len(answers["text"]) != len(answers["answer_start"]):
+        raise RecordError(f"{record['where']}: needs one answer_start per answer text")
+    removed: Counter[str] = Counter()
+    kept = []
+    for text, start in zip(answers["text"], answers["answer_start"]):
+        if isinstance(start, bool) or not isinstance(start, int):
+            raise RecordError(f"{record['where']}: answer_start {start!r} is not an integer")
+        if not text:
+            removed["answer removed: empty text"] += 1
+        elif start < 0:
+            removed["answer removed: negative answer_start"] += 1
+        else:
+            kept.append((text, start))
+    if not kept:
+        report.dropped["question without a valid answer"] += 1
+        return None
+    check_answers({**record, "answers": {"text": [t for t, _ in kept], "answer_start": [s for _, s in kept]}})
+    snapped = []
+    for text, start in kept:
+        span = snap_to_words(context, start, start + len(text))
+        if span is None:
+            removed["answer removed: no word in it"] += 1
+            continue
+        new_start, new_end = span
+        removed.update(
+            reason
+            for reason, applies in [
+                ("start inside a word, moved to the word's start", new_start < start),
+                ("end inside a word, moved to the word's end", new_end > start + len(text)),
+                ("whitespace trimmed", new_start > start or new_end < start + len(text)),
+            ]
+            if applies
+        )
+        snapped.append((context[new_start:new_end], new_start))
+    if not snapped:
+        report.dropped["question without a valid answer"] += 1
+        return None
+    report.adjusted.update(removed)
+    return {**record, "answers": {"text": [t for t, _ in snapped], "answer_start": [s for _, s in snapped]}}
 
 
 def answer_words(word_offsets: Sequence[int], words: Sequence[str], start: int, text: str) -> tuple[int, int]:
@@ -74,19 +155,16 @@ class QuestionAnswering(Task):
     selected_by = "per-question cross-entropy of the gold start and end words"
 
     @classmethod
-    def to_prepared(cls, record, index):
-        answers, context = record["answers"], record["context"]
-        if not answers["text"] or len(answers["text"]) != len(answers["answer_start"]):
-            raise RecordError(f"{record['where']}: needs one answer_start per answer text, and at least one answer")
-        for text, start in zip(answers["text"], answers["answer_start"]):
-            if start < 0 or context[start : start + len(text)] != text:
-                found = context[max(start, 0) : max(start, 0) + len(text)]
-                raise RecordError(f"{record['where']}: answer {text!r} is not at answer_start {start} (found {found!r})")
-        spans = list(CONTEXT_WORD.finditer(context))
+    def to_prepared(cls, record, index, report):
+        record = clean_answers(record, report)
+        if record is None:
+            return None
+        spans = list(CONTEXT_WORD.finditer(record["context"]))
+        answers = record["answers"]
         return {
             "id": record["id"],
             "question": record["question"],
-            "context": context,
+            "context": record["context"],
             "words": [m.group() for m in spans],
             "word_offsets": [m.start() for m in spans],
             "answers": {"text": list(answers["text"]), "answer_start": [int(s) for s in answers["answer_start"]]},

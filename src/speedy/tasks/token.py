@@ -62,7 +62,7 @@ class TokenClassification(Task):
     reads = ("max_seq_length", "doc_stride")
 
     @classmethod
-    def to_prepared(cls, record, index):
+    def to_prepared(cls, record, index, report):
         words, tags = record["words"], record["tags"]
         if len(words) != len(tags):
             raise RecordError(f"{record['where']}: {len(words)} words but {len(tags)} tags")
