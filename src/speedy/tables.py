@@ -239,6 +239,85 @@ def figure1(macs: pd.DataFrame, png: str | Path, pdf: str | Path) -> Figure:
     return figure
 
 
+# ------------------------------------------------------------------ paper against run
+FIGURE_KEYS = ["table", "model", "method", "dataset", "metric"]
+DEMO_NOTE = "the demo's data and models are synthetic: differences are not meaningful"
+
+
+def load_paper(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """The paper's published numbers (resources/paper/table*.csv): FIGURE_KEYS and value, one row per figure."""
+    frames = []
+    for path in paths:
+        frame = pd.read_csv(path, dtype={key: str for key in FIGURE_KEYS}, keep_default_na=False)
+        missing = [column for column in (*FIGURE_KEYS, "value") if column not in frame.columns]
+        if missing:
+            raise ValueError(f"{path}: lacks column(s) {missing}; resources/paper/README.md lists the columns")
+        frames.append(frame[[*FIGURE_KEYS, "value"]].astype({"value": float}))
+    paper = pd.concat(frames, ignore_index=True)
+    twice = paper[paper.duplicated(FIGURE_KEYS)]
+    if not twice.empty:
+        raise ValueError(f"paper figures: two values for {twice.iloc[0][FIGURE_KEYS].to_dict()}")
+    return paper
+
+
+def global_scores(scores: Sequence[Record], datasets: Sequence[str], what: str) -> dict[str, float]:
+    """Mean main test metric per model over `datasets` (Table 3's global score), for models scored on all of them."""
+    index = _index(scores, what)
+    models = dict.fromkeys(model for _, model in index)
+    return {
+        model: statistics.fmean(main_score(index[(d, model)]) for d in datasets)
+        for model in models
+        if all((d, model) in index for d in datasets)
+    }
+
+
+def _figure(table: str, model: str, method: str, dataset: str, metric: str, value: Any) -> Record:
+    return dict(zip([*FIGURE_KEYS, "value"], (table, model, method, dataset, metric, float(value))))
+
+
+def run_figures(
+    finetuned: Sequence[Record],
+    distilled: Sequence[Record],
+    macs: pd.DataFrame,
+    speed: Sequence[Record],
+    kd_cache: Record,
+    config: Config,
+) -> pd.DataFrame:
+    """This run's figures keyed like the paper's: speed (Table 1), scores (2), size and score (3), KD time (8)."""
+    datasets, rows = _datasets(config), []
+    for method, scores, what in (("FT", finetuned, "finetuned"), ("KD", distilled, "distilled")):
+        for score in scores:
+            for metric, value in score["test"].items():
+                rows.append(_figure("Table 2", score["model"], method, score["dataset"], metric, value))
+        for model, value in global_scores(scores, datasets, what).items():
+            rows.append(_figure("Table 3", model, method, "all", "global score", value))
+        for entry in macs.itertuples(index=False):  # size and cost do not depend on the method
+            rows.append(_figure("Table 3", entry.model, method, "all", "params (M)", entry.params / 1e6))
+            rows.append(_figure("Table 3", entry.model, method, "all", "speedup", entry.speedup))
+    for record in speed:
+        for metric, key in (("ms", "mean_ms"), ("inferences/s", "inferences_per_s")):
+            rows.append(_figure("Table 1", record["model"], "-", "-", f"{record['device']} {metric}", record[key]))
+    for setting in table8(kd_cache).to_dict("records"):
+        for metric in ("mean_s", "speedup"):
+            name = f"{setting['setting']} {metric}"
+            rows.append(_figure("Table 8", kd_cache["student"], "KD", kd_cache["dataset"], name, setting[metric]))
+    return pd.DataFrame(rows, columns=[*FIGURE_KEYS, "value"])
+
+
+def paper_vs_run(paper: pd.DataFrame, run: pd.DataFrame, note: str = "") -> pd.DataFrame:
+    """Every figure the paper reports, with this run's figure and run − paper (empty where the run has none)."""
+    twice = run[run.duplicated(FIGURE_KEYS)]
+    if not twice.empty:
+        raise ValueError(f"run figures: two values for {twice.iloc[0][FIGURE_KEYS].to_dict()}")
+    table = paper.rename(columns={"value": "paper"}).merge(
+        run.rename(columns={"value": "run"}), on=FIGURE_KEYS, how="left", validate="one_to_one"
+    )
+    table["run"] = table["run"].round(4)
+    table["difference"] = (table["run"] - table["paper"]).round(4)
+    table["note"] = note
+    return table[[*FIGURE_KEYS, "paper", "run", "difference", "note"]]
+
+
 # ------------------------------------------------------------------ entry point for scripts/make_table.py
 def _paths(value: str | Sequence[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
