@@ -16,11 +16,15 @@ from speedy.config import model_entry, student_names
 from speedy.tables import (
     DEMO_NOTE,
     FIGURE_KEYS,
+    budget_table,
     build_table,
     figure1,
+    figure2,
+    frontier,
     load_paper,
     load_scores,
     paper_vs_run,
+    pareto_mask,
     run_figures,
     table1,
     table2,
@@ -334,3 +338,87 @@ def test_mac_speedups_and_parameters_of_the_paper_config_match_table3():
         expected = paper.loc[(row.model, method)]
         assert row.speedup == pytest.approx(expected["speedup"], rel=0.01), row.model
         assert round(row.params / 1e6) == expected["params (M)"], row.model
+
+
+# ------------------------------------------------------------------ speed/quality frontier
+FRONTIER_CONFIG = CONFIG | {"bench": {"reference": "beto"}}
+
+
+def test_pareto_mask_keeps_ties_and_duplicates():
+    points = {
+        "a": (1.0, 90.0),
+        "b": (2.0, 85.0),
+        "b again": (2.0, 85.0),  # identical to b: neither is strictly better, both stay
+        "as fast as b, worse": (2.0, 80.0),
+        "as good as a, slower": (0.5, 90.0),
+        "fastest": (10.0, 70.0),
+        "dominated by a": (1.0, 89.0),
+    }
+    speed, score = zip(*points.values())
+    kept = dict(zip(points, pareto_mask(speed, score)))
+    assert [name for name, on in kept.items() if on] == ["a", "b", "b again", "fastest"]
+    assert pareto_mask([3.0], [50.0]) == [True] and pareto_mask([], []) == []
+
+
+def test_pareto_mask_refuses_bad_input():
+    with pytest.raises(ValueError, match="2 speeds for 1 scores"):
+        pareto_mask([1.0, 2.0], [3.0])
+    with pytest.raises(ValueError, match="must all be numbers"):
+        pareto_mask([1.0, math.nan], [3.0, 4.0])
+
+
+def test_frontier_rows_scores_and_pareto():
+    table = frontier(FINETUNED, DISTILLED, MACS, SPEED, FRONTIER_CONFIG)
+    assert list(zip(table["model"], table["method"])) == [
+        ("beto", "FT"), ("tiny", "FT"), ("base-2", "FT"), ("tiny", "KD"), ("base-2", "KD"),
+    ]  # fmt: skip
+    rows = table.set_index(["model", "method"])
+    assert rows.loc[("beto", "FT"), "global score"] == round((79.9 + 88.123 + 81.2) / 3, 2)
+    assert rows.loc[("tiny", "KD"), "global score"] == 62.33
+    assert pd.isna(rows.loc[("base-2", "KD"), "global score"])  # scored on xnli only
+    assert rows.loc[("tiny", "KD"), "speedup"] == 18.33 and rows.loc[("tiny", "KD"), "params (M)"] == 5.12
+    assert rows.loc[("tiny", "KD"), "cpu ms"] == 20.0 and rows.loc[("tiny", "KD"), "cpu inferences/s"] == 50.0
+    assert pd.isna(rows.loc[("base-2", "KD"), "cpu ms"])  # no speed record
+    assert rows["pareto"].to_dict() == {
+        ("beto", "FT"): True, ("tiny", "FT"): False, ("base-2", "FT"): False, ("tiny", "KD"): True,
+        ("base-2", "KD"): False,
+    }  # fmt: skip  (tiny FT: as fast as tiny KD and worse; base-2: no global score)
+    assert rows.loc[("beto", "FT"), "score retained (%)"] == 100.0
+    assert rows.loc[("tiny", "KD"), "score retained (%)"] == round(100 * (187 / 3) / ((79.9 + 88.123 + 81.2) / 3), 2)
+
+
+def test_budget_table_picks_the_best_model_within_each_budget():
+    table = frontier(FINETUNED, DISTILLED, MACS, SPEED, FRONTIER_CONFIG)
+    budgets = budget_table(table, [10, 25, 300]).set_index("budget (ms)")
+    assert budgets.loc[10.0].isna().all()  # nothing runs in 10 ms
+    assert budgets.loc[25.0, ["model", "method"]].tolist() == ["tiny", "KD"]  # KD beats FT at the same latency
+    assert budgets.loc[300.0, ["model", "method", "cpu ms"]].tolist() == ["beto", "FT", 250.0]
+
+
+def test_budget_table_takes_the_faster_of_two_equal_scores():
+    table = pd.DataFrame(
+        {"model": ["slow", "fast"], "method": ["FT", "KD"], "global score": [80.0, 80.0], "cpu ms": [40.0, 30.0],
+         "speedup": [1.0, 2.0]}
+    )  # fmt: skip
+    assert budget_table(table, [50])["model"].tolist() == ["fast"]
+
+
+def test_figure2_draws_the_frontier_and_labels_every_point(tmp_path):
+    table = pd.DataFrame(
+        {"model": ["beto", "tiny", "tiny", "base-2", "bertin"], "method": ["FT", "FT", "KD", "KD", "FT"],
+         "global score": [83.0, 61.5, 62.0, 60.0, 83.1], "speedup": [1.0, 18.0, 18.0, 6.0, 1.0],
+         "pareto": [False, False, True, True, True]}
+    )  # fmt: skip
+    figure = figure2(table, tmp_path / "f" / "figure2.png", tmp_path / "f" / "figure2.pdf")
+    axes = figure.axes[0]
+    labels = {text.get_text(): text for text in axes.texts}
+    assert set(labels) == {"beto (FT)", "tiny (FT)", "tiny (KD)", "base-2 (KD)", "bertin (FT)"}
+    boxes = [text.get_window_extent() for text in labels.values()]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :]), "labels overlap"
+    assert labels["base-2 (KD)"].xyann == (4, 4), "a label with room stays beside its point"
+    (step,) = [line for line in axes.get_lines() if line.get_label() == "Pareto frontier"]
+    assert list(step.get_xdata()) == [1.0, 6.0, 18.0] and list(step.get_ydata()) == [83.1, 60.0, 62.0]
+    assert step.get_drawstyle() == "steps-pre"  # between two frontier points the score is the faster one's
+    assert axes.get_xscale() == "log"
+    assert (tmp_path / "f" / "figure2.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "f" / "figure2.pdf").read_bytes().startswith(b"%PDF")
