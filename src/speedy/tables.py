@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from pandas.api.types import is_numeric_dtype
 
@@ -229,6 +231,229 @@ def figure1(macs: pd.DataFrame, png: str | Path, pdf: str | Path) -> Figure:
         axes.annotate(label, (params, count), textcoords="offset points", xytext=(4, 4 - 11 * crowded), fontsize=8)
     axes.set(xscale="log", yscale="log", xlabel="parameters", ylabel="MACs")
     axes.grid(True, which="major", alpha=0.3)
+    for path in (png, pdf):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path, dpi=150)
+    return figure
+
+
+# ------------------------------------------------------------------ paper against run
+FIGURE_KEYS = ["table", "model", "method", "dataset", "metric"]
+DEMO_NOTE = "the demo's data and models are synthetic: differences are not meaningful"
+
+
+def load_paper(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """The paper's published numbers (resources/paper/table*.csv): FIGURE_KEYS and value, one row per figure."""
+    frames = []
+    for path in paths:
+        frame = pd.read_csv(path, dtype={key: str for key in FIGURE_KEYS}, keep_default_na=False)
+        missing = [column for column in (*FIGURE_KEYS, "value") if column not in frame.columns]
+        if missing:
+            raise ValueError(f"{path}: lacks column(s) {missing}; resources/paper/README.md lists the columns")
+        frames.append(frame[[*FIGURE_KEYS, "value"]].astype({"value": float}))
+    paper = pd.concat(frames, ignore_index=True)
+    twice = paper[paper.duplicated(FIGURE_KEYS)]
+    if not twice.empty:
+        raise ValueError(f"paper figures: two values for {twice.iloc[0][FIGURE_KEYS].to_dict()}")
+    return paper
+
+
+def global_scores(scores: Sequence[Record], datasets: Sequence[str], what: str) -> dict[str, float]:
+    """Mean main test metric per model over `datasets` (Table 3's global score), for models scored on all of them."""
+    index = _index(scores, what)
+    models = dict.fromkeys(model for _, model in index)
+    return {
+        model: statistics.fmean(main_score(index[(d, model)]) for d in datasets)
+        for model in models
+        if all((d, model) in index for d in datasets)
+    }
+
+
+def _figure(table: str, model: str, method: str, dataset: str, metric: str, value: Any) -> Record:
+    return dict(zip([*FIGURE_KEYS, "value"], (table, model, method, dataset, metric, float(value))))
+
+
+def run_figures(
+    finetuned: Sequence[Record],
+    distilled: Sequence[Record],
+    macs: pd.DataFrame,
+    speed: Sequence[Record],
+    kd_cache: Record,
+    config: Config,
+) -> pd.DataFrame:
+    """This run's figures keyed like the paper's: speed (Table 1), scores (2), size and score (3), KD time (8)."""
+    datasets, rows = _datasets(config), []
+    for method, scores, what in (("FT", finetuned, "finetuned"), ("KD", distilled, "distilled")):
+        for score in scores:
+            for metric, value in score["test"].items():
+                rows.append(_figure("Table 2", score["model"], method, score["dataset"], metric, value))
+        for model, value in global_scores(scores, datasets, what).items():
+            rows.append(_figure("Table 3", model, method, "all", "global score", value))
+        for entry in macs.itertuples(index=False):  # size and cost do not depend on the method
+            rows.append(_figure("Table 3", entry.model, method, "all", "params (M)", entry.params / 1e6))
+            rows.append(_figure("Table 3", entry.model, method, "all", "speedup", entry.speedup))
+    for record in speed:
+        for metric, key in (("ms", "mean_ms"), ("inferences/s", "inferences_per_s")):
+            rows.append(_figure("Table 1", record["model"], "-", "-", f"{record['device']} {metric}", record[key]))
+    for setting in table8(kd_cache).to_dict("records"):
+        for metric in ("mean_s", "speedup"):
+            name = f"{setting['setting']} {metric}"
+            rows.append(_figure("Table 8", kd_cache["student"], "KD", kd_cache["dataset"], name, setting[metric]))
+    return pd.DataFrame(rows, columns=[*FIGURE_KEYS, "value"])
+
+
+def paper_vs_run(paper: pd.DataFrame, run: pd.DataFrame, note: str = "") -> pd.DataFrame:
+    """Every figure the paper reports, with this run's figure and run − paper (empty where the run has none)."""
+    twice = run[run.duplicated(FIGURE_KEYS)]
+    if not twice.empty:
+        raise ValueError(f"run figures: two values for {twice.iloc[0][FIGURE_KEYS].to_dict()}")
+    table = paper.rename(columns={"value": "paper"}).merge(
+        run.rename(columns={"value": "run"}), on=FIGURE_KEYS, how="left", validate="one_to_one"
+    )
+    table["run"] = table["run"].round(4)
+    table["difference"] = (table["run"] - table["paper"]).round(4)
+    table["note"] = note
+    return table[[*FIGURE_KEYS, "paper", "run", "difference", "note"]]
+
+
+# ------------------------------------------------------------------ speed/quality frontier
+FRONTIER_COLUMNS = [
+    "model", "method", "global score", "speedup", "cpu ms", "cpu inferences/s", "params (M)", "pareto",
+    "score retained (%)",
+]  # fmt: skip
+
+
+def pareto_mask(speed: Sequence[float], score: Sequence[float]) -> list[bool]:
+    """True where no other point is at least as fast and as good and strictly better on one (equal points all stay)."""
+    s, g = np.asarray(speed, dtype=float), np.asarray(score, dtype=float)
+    if s.shape != g.shape or s.ndim != 1:
+        raise ValueError(f"pareto_mask: {s.size} speeds for {g.size} scores")
+    if np.isnan(s).any() or np.isnan(g).any():
+        raise ValueError("pareto_mask: speeds and scores must all be numbers (drop the missing ones first)")
+    at_least = (s[None, :] >= s[:, None]) & (g[None, :] >= g[:, None])  # [i, j]: j at least as fast and as good as i
+    better = (s[None, :] > s[:, None]) | (g[None, :] > g[:, None])
+    return [bool(kept) for kept in ~(at_least & better).any(axis=1)]
+
+
+def _cpu_speed(speed: Sequence[Record]) -> dict[str, Record]:
+    """The CPU speed records keyed by model; a second one for the same model is an error."""
+    cpu: dict[str, Record] = {}
+    for record in speed:
+        if record["device"] == "cpu":
+            if record["model"] in cpu:
+                raise ValueError(f"speed: two cpu entries for model {record['model']!r}")
+            cpu[record["model"]] = record
+    return cpu
+
+
+def frontier(
+    finetuned: Sequence[Record],
+    distilled: Sequence[Record],
+    macs: pd.DataFrame,
+    speed: Sequence[Record],
+    config: Config,
+) -> pd.DataFrame:
+    """One row per published model (FT: candidates and students, KD: students): score, speed, size, Pareto flag."""
+    datasets, students = _datasets(config), student_names(config)
+    sizes, cpu = macs.set_index("model"), _cpu_speed(speed)
+    rows = []
+    for method, models, scores, what in (
+        ("FT", list(dict.fromkeys(config["candidates"] + students)), finetuned, "finetuned"),
+        ("KD", students, distilled, "distilled"),
+    ):
+        score = global_scores(scores, datasets, what)
+        for model in models:
+            size, timing = sizes.loc[model] if model in sizes.index else {}, cpu.get(model, {})
+            rows.append(
+                {
+                    "model": model,
+                    "method": method,
+                    "global score": score.get(model, math.nan),
+                    "speedup": size.get("speedup", math.nan),
+                    "cpu ms": timing.get("mean_ms", math.nan),
+                    "cpu inferences/s": timing.get("inferences_per_s", math.nan),
+                    "params (M)": size.get("params", math.nan) / 1e6,
+                }
+            )
+    table = pd.DataFrame(rows)
+    known = table["global score"].notna() & table["speedup"].notna()  # a model without both is never on the frontier
+    table["pareto"] = False
+    table.loc[known, "pareto"] = pareto_mask(table.loc[known, "speedup"], table.loc[known, "global score"])
+    is_reference = (table["model"] == config["bench"]["reference"]) & (table["method"] == "FT")
+    reference = table.loc[is_reference, "global score"].max()  # NaN when the reference has no global score
+    table["score retained (%)"] = 100 * table["global score"] / reference
+    return table[FRONTIER_COLUMNS].round(2).assign(speedup=table["speedup"].round(4))
+
+
+BUDGET_COLUMNS = ["model", "method", "global score", "cpu ms", "speedup"]
+
+
+def budget_table(frontier_table: pd.DataFrame, budgets_ms: Sequence[float]) -> pd.DataFrame:
+    """Per CPU latency budget, the best-scoring model whose measured latency meets it (faster on a tie, else empty)."""
+    scored = frontier_table[frontier_table["global score"].notna() & frontier_table["cpu ms"].notna()]
+    ranked = scored.sort_values(["global score", "cpu ms"], ascending=[False, True])
+    rows = []
+    for budget in budgets_ms:
+        fits = ranked[ranked["cpu ms"] <= budget]
+        best = fits.iloc[0] if len(fits) else None
+        rows.append({"budget (ms)": float(budget)} | {c: None if best is None else best[c] for c in BUDGET_COLUMNS})
+    return pd.DataFrame(rows, columns=["budget (ms)", *BUDGET_COLUMNS])
+
+
+LABEL_FONT = 8  # points
+LABEL_LINE = 11  # points between stacked labels
+LABEL_CHAR = 0.65 * LABEL_FONT  # points: a generous mean character width
+LABEL_PLACES = [(side, 4 - LABEL_LINE * shift) for shift in (0, -1, 1, -2, 2, -3, 3, -4, 4) for side in (1, -1)]
+Box = tuple[float, float, float, float]  # left, bottom, right, top in display pixels
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _label_points(axes: Axes, points: Sequence[tuple[float, float]], labels: Sequence[str]) -> None:
+    """Label each point beside it, right or left and up to 4 lines off (with a leader line), clear of earlier labels."""
+    figure = axes.get_figure()
+    figure.draw_without_rendering()  # fixes the layout, so that data map to display pixels as they will be drawn
+    scale, frame = figure.dpi / 72, axes.bbox.extents
+    placed: list[Box] = []
+    for (x, y), label in zip(points, labels):
+        px, py = axes.transData.transform((x, y))
+        width, height = LABEL_CHAR * len(label) * scale, LABEL_LINE * scale
+        boxes = {}
+        for side, dy in LABEL_PLACES:
+            left = px + 4 * side * scale - (width if side < 0 else 0)
+            boxes[(side, dy)] = (left, py + dy * scale, left + width, py + dy * scale + height)
+        free = (
+            place
+            for place, box in boxes.items()
+            if frame[0] <= box[0] and box[2] <= frame[2] and frame[1] <= box[1] and box[3] <= frame[3]
+            and not any(_overlap(box, other) for other in placed)
+        )
+        side, dy = next(free, LABEL_PLACES[0])  # the default place when no place is free
+        placed.append(boxes[(side, dy)])
+        text = axes.annotate(
+            label, (x, y), textcoords="offset points", xytext=(4 * side, dy), fontsize=LABEL_FONT,
+            ha="left" if side > 0 else "right", arrowprops={"arrowstyle": "-", "lw": 0.5} if dy != 4 else None,
+        )  # fmt: skip
+        text.set_in_layout(False)  # the labels lie inside the axes: the layout must not move them
+
+
+def figure2(frontier_table: pd.DataFrame, png: str | Path, pdf: str | Path) -> Figure:
+    """Figure 2: global score against MAC speedup (log x), the Pareto frontier as a step line, every point labelled."""
+    points = frontier_table.dropna(subset=["global score", "speedup"])
+    figure = Figure(figsize=(9, 6.5), layout="constrained")
+    axes = figure.add_subplot()
+    for method, group in points.groupby("method", sort=False):
+        axes.scatter(group["speedup"], group["global score"], label=method)
+    front = points[points["pareto"]].sort_values(["speedup", "global score"], ascending=[True, False])
+    axes.step(front["speedup"], front["global score"], where="pre", color="grey", ls="--", label="Pareto frontier")
+    axes.set(xscale="log", xlabel="speedup over the reference (MACs)", ylabel="global score")
+    axes.grid(True, which="major", alpha=0.3)
+    axes.legend(loc="lower left")
+    ordered = points.sort_values("global score", ascending=False)  # stack from the top down
+    labels = [f"{model} ({method})" for model, method in zip(ordered["model"], ordered["method"])]
+    _label_points(axes, list(zip(ordered["speedup"], ordered["global score"])), labels)
     for path in (png, pdf):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(path, dpi=150)
