@@ -279,10 +279,10 @@ def run_figures(
     macs: pd.DataFrame,
     speed: Sequence[Record],
     kd_cache: Record,
-    config: Config,
+    layout: Layout,
 ) -> pd.DataFrame:
     """This run's figures keyed like the paper's: speed (Table 1), scores (2), size and score (3), KD time (8)."""
-    datasets, rows = _datasets(config), []
+    datasets, rows = list(layout.datasets), []
     for method, scores, what in (("FT", finetuned, "finetuned"), ("KD", distilled, "distilled")):
         for score in scores:
             for metric, value in score["test"].items():
@@ -351,14 +351,18 @@ def frontier(
     distilled: Sequence[Record],
     macs: pd.DataFrame,
     speed: Sequence[Record],
-    config: Config,
+    layout: Layout,
+    reference: str,
 ) -> pd.DataFrame:
-    """One row per published model (FT: candidates and students, KD: students): score, speed, size, Pareto flag."""
-    datasets, students = _datasets(config), student_names(config)
+    """One row per published model (FT: candidates and students, KD: students): score, speed, size, Pareto flag.
+
+    `reference` is the benchmark reference (`bench.reference`): score retained is relative to it, fine-tuned.
+    """
+    datasets, students = list(layout.datasets), list(layout.students)
     sizes, cpu = macs.set_index("model"), _cpu_speed(speed)
     rows = []
     for method, models, scores, what in (
-        ("FT", list(dict.fromkeys(config["candidates"] + students)), finetuned, "finetuned"),
+        ("FT", list(dict.fromkeys([*layout.candidates, *students])), finetuned, "finetuned"),
         ("KD", students, distilled, "distilled"),
     ):
         score = global_scores(scores, datasets, what)
@@ -379,7 +383,7 @@ def frontier(
     known = table["global score"].notna() & table["speedup"].notna()  # a model without both is never on the frontier
     table["pareto"] = False
     table.loc[known, "pareto"] = pareto_mask(table.loc[known, "speedup"], table.loc[known, "global score"])
-    is_reference = (table["model"] == config["bench"]["reference"]) & (table["method"] == "FT")
+    is_reference = (table["model"] == reference) & (table["method"] == "FT")
     reference = table.loc[is_reference, "global score"].max()  # NaN when the reference has no global score
     table["score retained (%)"] = 100 * table["global score"] / reference
     return table[FRONTIER_COLUMNS].round(2).assign(speedup=table["speedup"].round(4))
