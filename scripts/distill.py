@@ -14,8 +14,7 @@ with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the sc
     torch.set_num_threads(smk.threads)
     teacher = read_teachers(smk.input.teachers)[0]
     task = task_from_params(smk.params.task)
-    ids = read_split(smk.input.train)["id"]
-    cached = open_cache(teacher, task, smk.input.cache, smk.input.train, ids)
+    cached = open_cache(teacher, task, smk.input.cache, smk.input.train, read_split(smk.input.train))
     kd = smk.params.kd
     grid = {"batch_size": int(smk.wildcards.batch_size), "learning_rate": float(smk.wildcards.learning_rate)}
     job = GridJob(

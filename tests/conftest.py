@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from speedy.demo import build_demo_model, write_demo_dataset
+from speedy.demo.data import write_demo_dataset
+from speedy.demo.models import build_demo_model
 
 DEMO_CONFIG = yaml.safe_load((Path(__file__).parents[1] / "config" / "demo.yaml").read_text(encoding="utf-8"))
 
@@ -31,9 +32,23 @@ def data_demo(tmp_path_factory) -> dict:
     for dataset, entry in config["datasets"].items():
         for split, spec in entry["splits"].items():
             write_demo_dataset(dataset, split, spec["path"], spec["format"], config["seed"])
-    train = [entry["splits"]["train"]["path"] for entry in config["datasets"].values()]
+    corpus = {entry["splits"]["train"]["path"]: entry["splits"]["train"]["format"] for entry in config["datasets"].values()}
     for entry in config["models"].values():
-        build_demo_model(entry["family"], entry["arch"], train, entry["pretrained"], config["seed"])
+        build_demo_model(entry["family"], entry["arch"], corpus, entry["pretrained"], config["seed"])
     return config
 
 
+
+
+def source_split(config: dict, dataset: str, split: str, report=None):
+    """One split of a config's dataset read from its source, as prepare_data reads it."""
+    from speedy.data import DatasetSpec, read_source_split
+
+    return read_source_split(DatasetSpec.from_entry(dataset, config["datasets"][dataset]), split, report)
+
+
+def prepare(config: dict, dataset: str, out_dir):
+    """prepare_data on one dataset of a config."""
+    from speedy.data import DatasetSpec, prepare_dataset
+
+    return prepare_dataset(DatasetSpec.from_entry(dataset, config["datasets"][dataset]), out_dir)

@@ -37,20 +37,8 @@ def tiny_albert(layers: int) -> dict:
     return {"family": "albert", "arch": arch}
 
 
-def bench_settings(**overrides) -> dict:
-    settings = {
-        "reference": "bert",
-        "batch_size": 1,
-        "seq_length": 4,
-        "num_labels": 2,
-        "devices": ["cpu"],
-        "threads": 1,
-        "warmup_runs": 1,
-        "timed_runs": 5,
-        "outlier_threshold": 3.5,
-        "optimized": ["onnx", "int8"],
-    }
-    return {**settings, **overrides}
+SHAPE = bench.Shape(batch_size=1, seq_length=4, num_labels=2)
+TIMING = bench.Timing(threads=1, warmup_runs=1, timed_runs=5, outlier_threshold=3.5)
 
 
 @pytest.fixture(autouse=True)
@@ -106,7 +94,7 @@ def test_count_macs_scales_with_batch():
 
 
 def test_albert_students_share_parameters_and_macs_grow_with_layers():
-    counts = [bench.params_and_macs(tiny_albert(n), bench_settings()) for n in (1, 2, 3)]
+    counts = [bench.params_and_macs(tiny_albert(n), SHAPE) for n in (1, 2, 3)]
     params, macs = zip(*counts)
     assert params[0] == params[1] == params[2]
     assert params[0] == sum(p.numel() for p in bench.build_task_model(tiny_albert(1), 2).parameters())
@@ -116,7 +104,7 @@ def test_albert_students_share_parameters_and_macs_grow_with_layers():
 
 def test_macs_table_has_the_contract_columns_and_speedups():
     entries = {"bert": TINY_BERT, "albert-2": tiny_albert(2)}
-    table = bench.macs_table(entries, TINY_BERT, bench_settings())
+    table = bench.macs_table(entries, "bert", TINY_BERT, SHAPE)
     assert list(table.columns) == bench.MACS_COLUMNS
     assert list(table["model"]) == ["bert", "albert-2"]
     assert table["speedup"].iloc[0] == 1.0
@@ -124,14 +112,14 @@ def test_macs_table_has_the_contract_columns_and_speedups():
 
 
 def test_macs_table_counts_a_reference_outside_the_rows():
-    table = bench.macs_table({"albert-1": tiny_albert(1)}, TINY_BERT, bench_settings())
-    reference_macs = bench.params_and_macs(TINY_BERT, bench_settings())[1]
+    table = bench.macs_table({"albert-1": tiny_albert(1)}, "bert", TINY_BERT, SHAPE)
+    reference_macs = bench.params_and_macs(TINY_BERT, SHAPE)[1]
     assert table["speedup"].iloc[0] == pytest.approx(reference_macs / table["macs"].iloc[0], rel=1e-4)
 
 
 # ------------------------------------------------------------------ speed
 def test_speed_report_has_sane_fields():
-    report = bench.speed_report("bert", TINY_BERT, "cpu", bench_settings(), macs=2384, gemm_flops=1e9)
+    report = bench.speed_report("bert", TINY_BERT, "cpu", SHAPE, TIMING, macs=2384, gemm_flops=1e9)
     assert set(report) == SPEED_FIELDS
     assert report["threads"] == 1 and report["gpu"] is None and report["torch"] == torch.__version__
     assert 1 <= report["kept"] <= report["total"] == 5
@@ -145,7 +133,7 @@ def test_speed_report_has_sane_fields():
 def test_cuda_without_gpu_names_the_config_key(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(bench.BenchError, match=r"bench\.devices"):
-        bench.speed_report("bert", TINY_BERT, "cuda", bench_settings(), macs=2384, gemm_flops=1e9)
+        bench.speed_report("bert", TINY_BERT, "cuda", SHAPE, TIMING, macs=2384, gemm_flops=1e9)
 
 
 def test_gemm_throughput_is_positive():
@@ -155,7 +143,7 @@ def test_gemm_throughput_is_positive():
 
 
 def test_optimized_report_compares_each_method_with_eager():
-    report = bench.optimized_report("albert-2", tiny_albert(2), bench_settings())
+    report = bench.optimized_report("albert-2", tiny_albert(2), SHAPE, TIMING, ["onnx", "int8"])
     assert set(report["methods"]) == {"onnx", "int8"}
     assert report["methods"]["onnx"]["max_abs_diff"] < 1e-4
     for result in report["methods"].values():

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from speedy import cache
-from speedy.cache import WORDS, CacheError, ColumnSpec, fingerprint, main, read_cache, verify_cache, write_cache
+from speedy.cache import WORDS, CacheError, ColumnSpec, main, read_cache, verify_cache, write_cache
 
 STAMP = {"schema_version": 2, "teacher_weights": "abc", "tokenizer": "t", "data": "d", "max_seq_length": 64, "doc_stride": 16}
 NUM_LABELS = {"classification": 4, "token": 9}
@@ -228,18 +228,3 @@ def test_verify_command_prints_one_line_per_file_and_fails_on_any(tmp_path):
     assert lines[0] == f"{good}: OK (3 rows)"
     assert lines[1].startswith(f"{bad}: ") and lines[1].endswith("delete it and rerun cache_teacher")
     assert subprocess.run([*command, str(good)], capture_output=True, env=env, check=False).returncode == 0
-
-
-def test_fingerprint_follows_weights_and_data(tmp_path):
-    teacher = tmp_path / "teacher"
-    teacher.mkdir()
-    (teacher / "model.safetensors").write_bytes(b"weights")
-    (teacher / "tokenizer.json").write_text("{}")
-    data = tmp_path / "train.parquet"
-    data.write_bytes(b"data")
-    first = fingerprint(teacher, data, 64, 16)
-    (teacher / "model.safetensors").write_bytes(b"other weights")
-    second = fingerprint(teacher, data, 64, 16)
-    assert first["teacher_weights"] != second["teacher_weights"]
-    assert first["data"] == second["data"] and first["tokenizer"] == second["tokenizer"]
-    assert fingerprint(teacher, data, 64, 32)["doc_stride"] == 32

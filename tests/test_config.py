@@ -68,7 +68,9 @@ def test_cross_references_are_checked_together():
 
 def test_students_and_grids_of_the_paper():
     config = load("config.yaml")
-    assert student_names(config) == ["albeto-tiny"] + [f"albeto-base-{n}" for n in (2, 4, 6, 8, 10)]
-    assert model_entry(config, "albeto-base-6")["arch"]["num_hidden_layers"] == 6
-    assert len(finetune_grid(config, "beto-cased")) == 36
-    assert {p["learning_rate"] for p in finetune_grid(config, "albeto-xxlarge")} == {1e-6, 2e-6, 3e-6, 5e-6}
+    assert student_names(config["students"]) == ["albeto-tiny"] + [f"albeto-base-{n}" for n in (2, 4, 6, 8, 10)]
+    assert model_entry(config["models"], config["students"], "albeto-base-6")["arch"]["num_hidden_layers"] == 6
+    grids = config["finetune"]["grids"]
+    assert len(finetune_grid(grids[config["models"]["beto-cased"]["lr_group"]])) == 36
+    large = finetune_grid(grids[config["models"]["albeto-xxlarge"]["lr_group"]])
+    assert {p["learning_rate"] for p in large} == {1e-6, 2e-6, 3e-6, 5e-6}

@@ -9,16 +9,10 @@ from pathlib import Path
 import datasets
 import pytest
 
-from speedy.data import (
-    DataError,
-    SplitReport,
-    XNLI_COLUMNS,
-    load_split,
-    prepare_dataset,
-    read_labels,
-    read_split,
-    snap_to_words,
-)
+from speedy.data import DataError, SplitReport, XNLI_COLUMNS, read_labels, read_split
+from speedy.tasks.qa import snap_to_words
+
+from conftest import prepare, source_split
 
 CONTEXT = "Ana vive en Lima desde 1990."
 QAS = [
@@ -82,28 +76,28 @@ def one_split(tmp_path: Path, fmt: str, text: str | bytes) -> dict:
 
 
 def test_mldoc(tmp_path):
-    frame = load_split(one_split(tmp_path, "mldoc_tsv", GOOD["mldoc_tsv"][0]), "d", "train")
+    frame = source_split(one_split(tmp_path, "mldoc_tsv", GOOD["mldoc_tsv"][0]), "d", "train")
     assert list(frame.columns) == ["id", "text", "label"]
     assert frame.id.tolist() == ["train-0", "train-1"]
     assert frame.label.tolist() == [0, 2]
 
 
 def test_pawsx(tmp_path):
-    frame = load_split(one_split(tmp_path, "pawsx_tsv", GOOD["pawsx_tsv"][0]), "d", "train")
+    frame = source_split(one_split(tmp_path, "pawsx_tsv", GOOD["pawsx_tsv"][0]), "d", "train")
     assert list(frame.columns) == ["id", "text", "text_pair", "label"]
     assert frame.id.tolist() == ["7", "8"] and frame.label.tolist() == [0, 1]
     assert frame.text_pair[1] == "A miró a B."
 
 
 def test_xnli_keeps_spanish_rows(tmp_path):
-    frame = load_split(one_split(tmp_path, "xnli_tsv", GOOD["xnli_tsv"][0]), "d", "train")
+    frame = source_split(one_split(tmp_path, "xnli_tsv", GOOD["xnli_tsv"][0]), "d", "train")
     assert frame.id.tolist() == ["11", "13"]
     assert frame.label.tolist() == [2, 0]
     assert frame.text_pair.tolist() == ["Nadie comió.", "Alguien comió."]
 
 
 def test_conll2002(tmp_path):
-    frame = load_split(one_split(tmp_path, "conll2002", GOOD["conll2002"][0]), "d", "train")
+    frame = source_split(one_split(tmp_path, "conll2002", GOOD["conll2002"][0]), "d", "train")
     assert frame.words.tolist() == [["Ana", "García", "vive"], ["en", "Lima"]]
     assert frame.tags.tolist() == [[1, 2, 0], [0, 3]]
     assert frame.id.tolist() == ["train-0", "train-1"]
@@ -111,38 +105,38 @@ def test_conll2002(tmp_path):
 
 def test_conll2002_with_pos_column(tmp_path):
     text = "-DOCSTART- -DOCSTART- O\n\nAna NP B-PER\nvive VMI O\n"
-    frame = load_split(one_split(tmp_path, "conll2002", text), "d", "train")
+    frame = source_split(one_split(tmp_path, "conll2002", text), "d", "train")
     assert frame.words[0] == ["Ana", "vive"] and frame.tags[0] == [1, 0]
 
 
 def test_conllu_skips_ranges_and_empty_nodes(tmp_path):
-    frame = load_split(one_split(tmp_path, "conllu", GOOD["conllu"][0]), "d", "train")
+    frame = source_split(one_split(tmp_path, "conllu", GOOD["conllu"][0]), "d", "train")
     assert frame.id.tolist() == ["s1", "train-1"]
     assert frame.words[0] == ["La", "casa", "de", "el", "vecino"]
     assert frame.tags[0] == [1, 3, 0, 1, 3]
 
 
 def test_squad(tmp_path):
-    frame = load_split(one_split(tmp_path, "squad_json", GOOD["squad_json"][0]), "d", "train")
+    frame = source_split(one_split(tmp_path, "squad_json", GOOD["squad_json"][0]), "d", "train")
     row = frame.iloc[1]
     assert row.id == "q2" and row.context == CONTEXT
     assert row.words == ["Ana", "vive", "en", "Lima", "desde", "1990", "."]  # punctuation is a word of its own
-    assert [CONTEXT[s : s + len(w)] for w, s in zip(row.words, row.word_starts)] == row.words
+    assert [CONTEXT[s : s + len(w)] for w, s in zip(row.words, row.word_offsets)] == row.words
     assert row.answers == {"text": ["1990", "desde 1990"], "answer_start": [23, 17]}
 
 
 @pytest.mark.parametrize("fmt", list(GOOD))
 def test_bom_and_crlf_read_as_plain_utf8(tmp_path, fmt):
     text = GOOD[fmt][0]
-    plain = load_split(one_split(tmp_path, fmt, text), "d", "train")
+    plain = source_split(one_split(tmp_path, fmt, text), "d", "train")
     for variant in ["\ufeff" + text, text.replace("\n", "\r\n"), "\ufeff" + text.replace("\n", "\r\n")]:
-        assert load_split(one_split(tmp_path, fmt, variant), "d", "train").equals(plain)
+        assert source_split(one_split(tmp_path, fmt, variant), "d", "train").equals(plain)
 
 
 def test_conll2002_bom_before_docstart_adds_no_sentence(tmp_path):
     text = GOOD["conll2002"][0]
     assert text.startswith("-DOCSTART-")
-    frame = load_split(one_split(tmp_path, "conll2002", "\ufeff" + text), "d", "train")
+    frame = source_split(one_split(tmp_path, "conll2002", "\ufeff" + text), "d", "train")
     assert frame.words.tolist() == [["Ana", "García", "vive"], ["en", "Lima"]]
 
 
@@ -158,7 +152,7 @@ def test_squad_empty_and_negative_answers_are_removed(tmp_path):
     answers = [{"text": "", "answer_start": -1}, {"text": "Lima", "answer_start": negative},
                {"text": "en Lima", "answer_start": 9}]  # fmt: skip
     report = SplitReport()
-    frame = load_split(one_split(tmp_path, "squad_json", squad_with(answers)), "d", "train", report)
+    frame = source_split(one_split(tmp_path, "squad_json", squad_with(answers)), "d", "train", report)
     assert frame.answers[0] == {"text": ["en Lima"], "answer_start": [9]}
     assert (report.read, report.kept, dict(report.dropped)) == (1, 1, {})
     assert report.adjusted == {"answer removed: empty text": 1, "answer removed: negative answer_start": 1}
@@ -169,7 +163,7 @@ def test_squad_question_without_a_valid_answer_is_dropped(tmp_path):
     squad = json.loads(GOOD["squad_json"][0])
     squad["data"][0]["paragraphs"][0]["qas"].insert(1, dropped)
     report = SplitReport()
-    frame = load_split(one_split(tmp_path, "squad_json", json.dumps(squad)), "d", "train", report)
+    frame = source_split(one_split(tmp_path, "squad_json", json.dumps(squad)), "d", "train", report)
     assert frame.id.tolist() == ["q1", "q2"]
     assert (report.read, report.kept, dict(report.dropped)) == (3, 2, {"question without a valid answer": 1})
     assert report.adjusted == {}  # the removed answers of a dropped question are not counted again
@@ -178,7 +172,7 @@ def test_squad_question_without_a_valid_answer_is_dropped(tmp_path):
 def test_split_with_no_usable_row_is_refused(tmp_path):
     config = one_split(tmp_path, "squad_json", squad_with([{"text": "", "answer_start": -1}]))
     with pytest.raises(DataError, match=r"no row of split 'train' .* dropped 1 \(question without a valid answer\)"):
-        load_split(config, "d", "train")
+        source_split(config, "d", "train")
 
 
 @pytest.mark.parametrize(
@@ -196,7 +190,7 @@ def test_split_with_no_usable_row_is_refused(tmp_path):
 def test_answers_inside_words_extend_to_word_boundaries(tmp_path, text, start, snapped, reasons):
     assert CONTEXT[start : start + len(text)] == text
     report = SplitReport()
-    frame = load_split(one_split(tmp_path, "squad_json", squad_with([{"text": text, "answer_start": start}])), "d",
+    frame = source_split(one_split(tmp_path, "squad_json", squad_with([{"text": text, "answer_start": start}])), "d",
                        "train", report)  # fmt: skip
     assert frame.answers[0] == {"text": [snapped], "answer_start": [CONTEXT.index(snapped)]}
     assert report.adjusted == {reason: 1 for reason in reasons}
@@ -205,7 +199,7 @@ def test_answers_inside_words_extend_to_word_boundaries(tmp_path, text, start, s
 def test_squad_answer_of_whitespace_only_is_removed(tmp_path):
     report = SplitReport()
     answers = [{"text": " ", "answer_start": 3}, {"text": "Lima", "answer_start": 12}]
-    frame = load_split(one_split(tmp_path, "squad_json", squad_with(answers)), "d", "train", report)
+    frame = source_split(one_split(tmp_path, "squad_json", squad_with(answers)), "d", "train", report)
     assert frame.answers[0] == {"text": ["Lima"], "answer_start": [12]}
     assert report.adjusted == {"answer removed: no word in it": 1}
 
@@ -219,7 +213,7 @@ def test_snap_to_words_spans():
 
 def test_xnli_report_counts_other_languages_as_dropped(tmp_path):
     report = SplitReport()
-    load_split(one_split(tmp_path, "xnli_tsv", GOOD["xnli_tsv"][0]), "d", "train", report)
+    source_split(one_split(tmp_path, "xnli_tsv", GOOD["xnli_tsv"][0]), "d", "train", report)
     assert (report.read, report.kept, dict(report.dropped)) == (3, 2, {"language is not es": 1})
 
 
@@ -249,7 +243,7 @@ BAD = [  # (format, file text, words the message must hold)
 @pytest.mark.parametrize(("fmt", "text", "words"), BAD)
 def test_bad_input_is_named(tmp_path, fmt, text, words):
     with pytest.raises(DataError) as error:
-        load_split(one_split(tmp_path, fmt, text), "d", "train")
+        source_split(one_split(tmp_path, fmt, text), "d", "train")
     assert all(word in str(error.value) for word in words), str(error.value)
 
 
@@ -257,7 +251,7 @@ def test_missing_file(tmp_path):
     config = one_split(tmp_path, "mldoc_tsv", "")
     config["datasets"]["d"]["splits"]["train"]["path"] = str(tmp_path / "nowhere.tsv")
     with pytest.raises(DataError, match=r"nowhere.tsv: file not found \(datasets.d.splits.train\)"):
-        load_split(config, "d", "train")
+        source_split(config, "d", "train")
 
 
 def hub_config(task: str, labels: list[str] | None, columns: dict[str, str]) -> dict:
@@ -275,7 +269,7 @@ def test_unreachable_hub_says_how_to_use_local_files(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", unreachable)
     config = hub_config("classification", ["a", "b"], {"text": "t", "label": "l"})
     with pytest.raises(DataError) as error:
-        load_split(config, "d", "validation")
+        source_split(config, "d", "validation")
     message = str(error.value)
     for part in ["'org/set'", "config 'es'", "split 'validation'", "no network",
                  "datasets.d.splits.validation: {path: FILE, format: FORMAT}", "mldoc_tsv"]:  # fmt: skip
@@ -302,7 +296,7 @@ def test_hub_class_labels_map_by_name(monkeypatch):
     calls = mock_hub(monkeypatch, table)
     columns = {"text": "premise", "text_pair": "hypothesis", "label": "label"}
     config = hub_config("classification", ["entailment", "neutral", "contradiction"], columns)
-    frame = load_split(config, "d", "test")
+    frame = source_split(config, "d", "test")
     assert calls == [("org/set", "es", "test")]
     assert frame.id.tolist() == ["test-0", "test-1"]
     assert frame.label.tolist() == [2, 1]
@@ -312,7 +306,7 @@ def test_hub_class_labels_map_by_name(monkeypatch):
 def test_hub_plain_ints_are_ids_in_range(monkeypatch):
     mock_hub(monkeypatch, datasets.Dataset.from_dict({"t": ["x", "y"], "l": [1, 5]}))
     with pytest.raises(DataError, match=r"row 1: label 5 is not a label name nor an id below 2"):
-        load_split(hub_config("classification", ["a", "b"], {"text": "t", "label": "l"}), "d", "train")
+        source_split(hub_config("classification", ["a", "b"], {"text": "t", "label": "l"}), "d", "train")
 
 
 def test_hub_token_tags_drop_multiword_tokens(monkeypatch):
@@ -323,7 +317,7 @@ def test_hub_token_tags_drop_multiword_tokens(monkeypatch):
     rows = {"idx": ["s1"], "tokens": [["casa", "del", "de", "el", "río"]], "upos": [[0, 1, 2, 3, 0]]}
     mock_hub(monkeypatch, datasets.Dataset.from_dict(rows, features))
     config = hub_config("token", ["ADP", "DET", "NOUN"], {"id": "idx", "words": "tokens", "tags": "upos"})
-    frame = load_split(config, "d", "train")
+    frame = source_split(config, "d", "train")
     assert frame.words[0] == ["casa", "de", "el", "río"]
     assert frame.tags[0] == [2, 0, 1, 2]
 
@@ -333,37 +327,37 @@ def test_hub_qa(monkeypatch):
     rows = {"id": ["a"], "question": ["¿Dónde?"], "context": [CONTEXT], "answers": answers}
     mock_hub(monkeypatch, datasets.Dataset.from_dict(rows))
     columns = {"id": "id", "question": "question", "context": "context", "answers": "answers"}
-    frame = load_split(hub_config("qa", None, columns), "d", "train")
+    frame = source_split(hub_config("qa", None, columns), "d", "train")
     assert frame.answers[0] == {"text": ["Lima"], "answer_start": [12]}
-    assert frame.words[0][3] == "Lima" and frame.word_starts[0][3] == 12
+    assert frame.words[0][3] == "Lima" and frame.word_offsets[0][3] == 12
 
 
 def test_hub_needs_columns(monkeypatch):
     mock_hub(monkeypatch, datasets.Dataset.from_dict({"t": ["x"]}))
     with pytest.raises(DataError, match=r"needs `columns` for \['label'\]"):
-        load_split(hub_config("classification", ["a", "b"], {"text": "t"}), "d", "train")
+        source_split(hub_config("classification", ["a", "b"], {"text": "t"}), "d", "train")
     with pytest.raises(DataError, match=r"has no column\(s\) \['l'\]"):
-        load_split(hub_config("classification", ["a", "b"], {"text": "t", "label": "l"}), "d", "train")
+        source_split(hub_config("classification", ["a", "b"], {"text": "t", "label": "l"}), "d", "train")
 
 
 def test_prepare_dataset_round_trip(tmp_path):
     text, task, labels = GOOD["squad_json"]
     config = local_config(tmp_path, "squad_json", {s: text for s in ("train", "validation", "test")}, task, labels)
     out = tmp_path / "prepared"
-    prepare_dataset(config, "d", out)
+    prepare(config, "d", out)
     files = sorted(p.name for p in out.iterdir())
     assert files == ["labels.json", "report.json", "test.parquet", "train.parquet", "validation.parquet"]
     assert json.loads((out / "labels.json").read_text()) == {"dataset": "d", "task": "qa", "labels": []}
     assert read_labels(out / "labels.json") == []
     split = read_split(out / "test.parquet")
-    assert split.column_names == ["id", "question", "context", "words", "word_starts", "answers"]
+    assert split.column_names == ["id", "question", "context", "words", "word_offsets", "answers"]
     assert split[1]["answers"] == {"text": ["1990", "desde 1990"], "answer_start": [23, 17]}
 
 
 def test_prepare_dataset_classification_schema(tmp_path):
     text, task, labels = GOOD["mldoc_tsv"]
     config = local_config(tmp_path, "mldoc_tsv", {s: text for s in ("train", "validation", "test")}, task, labels)
-    prepare_dataset(config, "d", tmp_path / "out")
+    prepare(config, "d", tmp_path / "out")
     split = read_split(tmp_path / "out" / "train.parquet")
     assert split.column_names == ["id", "text", "label"]
     assert split["label"] == [0, 2]
@@ -376,7 +370,7 @@ def test_prepare_dataset_leaves_nothing_on_error(tmp_path):
     config = local_config(tmp_path, "conll2002", texts, task, labels)
     out = tmp_path / "out"
     with pytest.raises(DataError, match=r"test.src:10: unknown label 'XXX'"):
-        prepare_dataset(config, "d", out)
+        prepare(config, "d", out)
     assert not out.exists() or not any(out.iterdir())
 
 
@@ -384,7 +378,7 @@ def test_prepare_dataset_writes_and_logs_its_report(tmp_path, caplog):
     text, task, labels = GOOD["xnli_tsv"]
     config = local_config(tmp_path, "xnli_tsv", {s: text for s in ("train", "validation", "test")}, task, labels)
     with caplog.at_level(logging.INFO, logger="speedy.data"):
-        returned = prepare_dataset(config, "d", tmp_path / "out")
+        returned = prepare(config, "d", tmp_path / "out")
     report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
     assert report == returned.to_json()
     assert report["dataset"] == "d" and report["task"] == "classification"

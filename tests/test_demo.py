@@ -10,11 +10,12 @@ import torch
 import transformers
 import yaml
 
-from speedy.data import load_split
-from speedy.demo import FORMATS, SIZES, build_demo_model, write_demo_dataset
+from speedy.demo.data import FORMATS, SIZES, write_demo_dataset
+from speedy.demo.models import build_demo_model
 
-from conftest import DEMO_CONFIG, demo_config
+from conftest import DEMO_CONFIG, demo_config, source_split
 from speedy.models import load_task_model, load_tokenizer
+from speedy.tasks import task_type
 
 EXTENSIONS = {"mldoc_tsv": "tsv", "pawsx_tsv": "tsv", "xnli_tsv": "tsv", "conllu": "conllu", "conll2002": "txt",
               "squad_json": "json"}  # fmt: skip
@@ -53,7 +54,7 @@ def test_splits_differ(data_demo):
 def test_demo_dataset_loads(data_demo, dataset):
     entry = data_demo["datasets"][dataset]
     for split, size in SIZES.items():
-        frame = load_split(data_demo, dataset, split)
+        frame = source_split(data_demo, dataset, split)
         assert len(frame) == size
         if entry["task"] == "classification":
             assert sorted(set(frame.label)) == list(range(len(entry["labels"])))
@@ -74,7 +75,7 @@ def test_demo_files_exercise_the_loaders(data_demo):
     assert sum(not row.startswith("es\t") for row in xnli_rows) > 10
     conllu = Path(splits["pos"]).read_text(encoding="utf-8")
     assert "\tdel\t" in conllu and "\tal\t" in conllu
-    assert "del" not in {w for words in load_split(data_demo, "pos", "train").words for w in words}
+    assert "del" not in {w for words in source_split(data_demo, "pos", "train").words for w in words}
     assert Path(splits["ner"]).read_text(encoding="utf-8").startswith("-DOCSTART-")
 
 
@@ -156,7 +157,7 @@ def test_words_offsets_and_windows(data_demo):
 def test_task_models_run(data_demo, task):
     for _, entry in models(data_demo):
         tokenizer = load_tokenizer(entry["pretrained"])
-        model = load_task_model(entry["pretrained"], task, TASKS[task]).eval()
+        model = load_task_model(entry["pretrained"], task_type(task).auto_model, TASKS[task]).eval()
         batch = tokenizer(["Ana vive en Lima.", "El gobierno aprobó una ley."], padding=True, return_tensors="pt")
         with torch.no_grad():
             output = model(**batch)
@@ -173,7 +174,7 @@ def test_task_models_run(data_demo, task):
 def test_pipelines_from_saved_task_models(data_demo, tmp_path, task, pipeline_task):
     for name, entry in models(data_demo):
         folder = tmp_path / name
-        load_task_model(entry["pretrained"], task, TASKS[task]).save_pretrained(folder)
+        load_task_model(entry["pretrained"], task_type(task).auto_model, TASKS[task]).save_pretrained(folder)
         load_tokenizer(entry["pretrained"]).save_pretrained(folder)
         predictions = transformers.pipeline(pipeline_task, model=str(folder), device="cpu")("Ana vive en Lima.")
         assert isinstance(predictions, list)

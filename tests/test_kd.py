@@ -63,42 +63,38 @@ def test_unknown_loss_is_refused():
 
 
 def test_distillation_trainer_joins_the_teacher_on_training_batches_only(data_demo, tmp_path):
-    """Training batches carry cached teacher logits by example id; evaluation batches carry none (gold CE)."""
+    """Training features carry a feature index, so their batches get the cached teacher under `teacher`; validation
+    features carry none, so their batches and their loss are the student's alone (gold CE)."""
     import datasets
 
-    from speedy.kd import CachedTeacher, DistillationTrainer, KDSettings, TeacherCollator
+    from speedy.kd import TEACHER, CachedTeacher, KDSettings
     from speedy.models import load_task_model, load_tokenizer
     from speedy.tasks import TaskSettings, make_task
-    from speedy.training import Schedule, training_arguments
+    from speedy.training import GridJob, Schedule, Split, TrainSettings, make_trainer
 
     source = data_demo["models"]["albeto-tiny"]["pretrained"]
     tokenizer = load_tokenizer(source)
     task = make_task("classification", TaskSettings(max_seq_length=32), ["a", "b"])
     train = datasets.Dataset.from_dict({"id": ["t0", "t1", "t2"], "text": ["uno", "dos", "tres"], "label": [0, 1, 0]})
     validation = datasets.Dataset.from_dict({"id": ["v0", "v1"], "text": ["cuatro", "cinco"], "label": [1, 0]})
-    train_features, validation_features = task.featurize(train, tokenizer), task.featurize(validation, tokenizer)
     teacher = CachedTeacher({"t0": {"logits": [2.0, 0.0]}, "t1": {"logits": [0.0, 2.0]}, "t2": {"logits": [1.0, 1.0]}})
-    model = load_task_model(source, "classification", ["a", "b"])
-    trainer = DistillationTrainer(
-        model=model,
-        args=training_arguments(str(tmp_path), Schedule(batch_size=3, learning_rate=1e-3, epochs=1), data_demo),
-        train_dataset=train_features.inputs,
-        eval_dataset=validation_features.inputs,
-        data_collator=TeacherCollator(task, tokenizer, train_features, teacher),
-        task=task,
-        kd=KDSettings(alpha=0.25, temperature=2.0, loss="kl"),
-    )
-    train_batch = next(iter(torch.utils.data.DataLoader(train_features.inputs, batch_size=3, collate_fn=trainer.data_collator)))
-    assert train_batch["teacher_logits"].tolist() == [[2.0, 0.0], [0.0, 2.0], [1.0, 1.0]]
+    model = load_task_model(source, task.auto_model, task.labels)
+    settings = TrainSettings(seed=1, weight_decay=0.0, warmup_ratio=0.0, eval_batch_size=2, logging_steps=1)
+    job = GridJob("d", "albeto-tiny", source, task, settings, Schedule(3, 1e-3, 1), {}, teacher=teacher,
+                  kd=KDSettings(alpha=0.25, temperature=2.0, loss="kl"))  # fmt: skip
+    splits = [Split(examples, task.featurize(examples, tokenizer)) for examples in (train, validation)]
+    trainer = make_trainer(job, tokenizer, model, *splits, str(tmp_path))
+    train_batch = next(iter(trainer.get_train_dataloader()))
+    rows = {tuple(r) for r in train_batch[TEACHER]["logits"].tolist()}
+    assert rows == {(2.0, 0.0), (0.0, 2.0), (1.0, 1.0)}
     eval_batch = next(iter(trainer.get_eval_dataloader()))
-    assert "teacher_logits" not in eval_batch
-    assert isinstance(trainer.data_collator, TeacherCollator) and trainer.data_collator.teacher is teacher
+    assert TEACHER not in eval_batch
 
     model.eval()
     with torch.no_grad():
         loss = trainer.compute_loss(model, dict(train_batch))
-        outputs = model(**{k: v for k, v in train_batch.items() if not k.startswith("teacher")})
-    expected = 0.25 * outputs.loss + 0.75 * kd_loss(outputs.logits, train_batch["teacher_logits"], "kl", 2.0)
+        outputs = model(**{k: v for k, v in train_batch.items() if k != TEACHER})
+    expected = 0.25 * outputs.loss + 0.75 * kd_loss(outputs.logits, train_batch[TEACHER]["logits"], "kl", 2.0)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     with torch.no_grad():
         assert trainer.compute_loss(model, dict(eval_batch)).item() == pytest.approx(model(**eval_batch).loss.item(), rel=1e-5)

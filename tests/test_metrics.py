@@ -2,7 +2,7 @@
 
 import pytest
 
-from speedy.metrics import MAIN_METRIC, accuracy, compute, ner_f1, normalize_mlqa, normalize_squad, pos_f1, squad
+from speedy.metrics import MAIN_METRIC, accuracy, compute, ner_f1, normalize_mlqa, normalize_squad, pos_f1, squad, headline
 
 
 def test_accuracy():
@@ -87,13 +87,20 @@ def test_squad_missing_prediction_scores_zero():
 
 
 def test_compute_dispatches_and_main_metric_is_in_result():
-    cases = {
-        "accuracy": ([1], [1]),
-        "pos_f1": ([["NOUN"]], [["NOUN"]]),
-        "ner_f1": ([["B-PER"]], [["B-PER"]]),
+    cases = {  # predictions and references keyed by example id
+        "accuracy": ({"a": 1, "b": 0}, {"b": 0, "a": 1}),
+        "pos_f1": ({"s": ["NOUN"]}, {"s": ["NOUN"]}),
+        "ner_f1": ({"s": ["B-PER"]}, {"s": ["B-PER"]}),
         "squad": ({"q": "gato"}, {"q": ["gato"]}),
     }
     for metric, (predictions, references) in cases.items():
         assert compute(metric, predictions, references)[MAIN_METRIC[metric]] == 100.0
     with pytest.raises(ValueError, match="unknown metric 'bleu'"):
-        compute("bleu", [], [])
+        compute("bleu", {}, {})
+    with pytest.raises(ValueError, match=r"accuracy: no prediction for 1 example\(s\), e.g. \['b'\]"):
+        compute("accuracy", {"a": 1}, {"a": 1, "b": 0})
+
+
+def test_headline_is_the_main_score_or_f1_and_em():
+    assert headline("accuracy", {"accuracy": 81.234}) == 81.23
+    assert headline("squad", {"f1": 70.0, "exact_match": 55.5, "mlqa_f1": 71.0}) == "70.00 / 55.50"

@@ -6,16 +6,18 @@ import json
 
 import datasets
 import pytest
-from transformers import Trainer, TrainingArguments, pipeline
+from transformers import pipeline
 
-from speedy.data import load_split
 from speedy.models import load_task_model, load_tokenizer
 from speedy.qa_pipeline import TASK
 from speedy.tasks import TaskSettings, make_task
 from speedy.training import model_outputs
 
+from conftest import source_split
+
 # Short windows so that every context spans several of them.
 SETTINGS = TaskSettings(max_seq_length=48, doc_stride=16, n_best=5, max_answer_length=8)
+QA_MODEL = "AutoModelForQuestionAnswering"
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +25,7 @@ def saved_qa_model(data_demo, tmp_path_factory):
     """A demo BERT with a (random) QA head, saved as the workflow saves QA models."""
     source = data_demo["models"]["beto-cased"]["pretrained"]
     folder = tmp_path_factory.mktemp("qa-model")
-    trainer = Trainer(
-        model=load_task_model(source, "qa"),
-        args=TrainingArguments(output_dir=str(folder / "scratch"), report_to="none", use_cpu=True),
-        processing_class=load_tokenizer(source),
-    )
-    make_task("qa", SETTINGS, []).save(trainer, str(folder))
+    make_task("qa", SETTINGS).save(load_task_model(source, QA_MODEL), load_tokenizer(source), str(folder))
     return folder
 
 
@@ -40,12 +37,12 @@ def test_saved_model_carries_the_pipeline(saved_qa_model):
 
 
 def test_pipeline_answers_as_the_workflow_does(saved_qa_model, data_demo):
-    examples = datasets.Dataset.from_pandas(load_split(data_demo, "sqac", "test").head(12), preserve_index=False)
+    examples = datasets.Dataset.from_pandas(source_split(data_demo, "sqac", "test").head(12), preserve_index=False)
     task = make_task("qa", SETTINGS, [])
     tokenizer = load_tokenizer(saved_qa_model)
     features = task.featurize(examples, tokenizer)
     assert len(features.example_ids) > len(examples), "the contexts should need several windows"
-    outputs = model_outputs(load_task_model(saved_qa_model, "qa"), task, tokenizer, features, batch_size=8)
+    outputs = model_outputs(load_task_model(saved_qa_model, QA_MODEL), task, tokenizer, features, batch_size=8)
     expected = task.predictions(outputs, features, examples)
 
     qa = pipeline(TASK, model=str(saved_qa_model), trust_remote_code=True, device="cpu")

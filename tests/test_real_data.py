@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from speedy.data import CONTEXT_WORD, DataError, prepare_dataset, read_split
+from speedy.data import DataError, DatasetSpec, prepare_dataset, read_split
+from speedy.tasks.qa import CONTEXT_WORD
+
+from conftest import source_split
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data"
 UPOS = "ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split()
@@ -32,7 +35,7 @@ def prepare(out: Path, name: str, path: Path | None = None) -> dict:
     entry = {"task": task, "metric": "accuracy", "splits": {s: {"path": str(path), "format": fmt} for s in SPLITS}}
     if labels:
         entry["labels"] = labels
-    prepare_dataset({"datasets": {name: entry}}, name, out)
+    prepare_dataset(DatasetSpec.from_entry(name, entry), out)
     return json.loads((out / "report.json").read_text(encoding="utf-8"))
 
 
@@ -79,11 +82,11 @@ def assert_clean_answers(split) -> None:
     """Every answer of a prepared QA split is non-empty, found at its start, and covers whole context words."""
     for row in split:
         context, answers = row["context"], row["answers"]
-        ends = {start + len(word) for start, word in zip(row["word_starts"], row["words"])}
+        ends = {start + len(word) for start, word in zip(row["word_offsets"], row["words"])}
         assert answers["text"], row["id"]
         for text, start in zip(answers["text"], answers["answer_start"]):
             assert text and start >= 0 and context[start : start + len(text)] == text, row["id"]
-            assert start in row["word_starts"] and start + len(text) in ends, (row["id"], text)
+            assert start in row["word_offsets"] and start + len(text) in ends, (row["id"], text)
 
 
 def test_tar_drops_empty_answers_and_snaps_answers_to_words(tmp_path):

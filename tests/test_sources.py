@@ -17,8 +17,10 @@ from huggingface_hub import DatasetCardData
 from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
 from speedy import sources
-from speedy.data import READERS, SCRIPT_REFUSAL, DataError, load_split
+from speedy.data import READERS, SCRIPT_REFUSAL, DataError
 from speedy.sources import HEAD_LINES, HubLister, check_sources
+
+from conftest import prepare, source_split
 
 ROOT = Path(__file__).parents[1]
 PAPER = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
@@ -255,7 +257,7 @@ def test_script_refusal_names_the_entry_and_both_remedies(monkeypatch):
 
     monkeypatch.setattr(datasets, "load_dataset", refuse)
     with pytest.raises(DataError) as error:
-        load_split(hub_entry({"hub": UD, "name": "es_ancora"}), "d", "validation")
+        source_split(hub_entry({"hub": UD, "name": "es_ancora"}), "d", "validation")
     message = str(error.value)
     assert message.startswith("datasets.d.splits.validation: could not load hub dataset")
     for part in ["script-based", f"`revision: {PARQUET}`", "data_files: CONFIG/SPLIT/*.parquet",
@@ -272,5 +274,5 @@ def test_revision_and_data_files_reach_load_dataset(monkeypatch):
 
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
     spec = {"hub": UD, "revision": PARQUET, "data_files": "es_ancora/test/*.parquet"}
-    assert load_split(hub_entry(spec), "d", "test").label.tolist() == [1]
+    assert source_split(hub_entry(spec), "d", "test").label.tolist() == [1]
     assert calls == [(UD, None, {"split": "test", "revision": PARQUET, "data_files": {"test": spec["data_files"]}})]

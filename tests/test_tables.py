@@ -15,6 +15,7 @@ from speedy import bench
 from speedy.config import model_entry, student_names
 from speedy.tables import (
     DEMO_NOTE,
+    Layout,
     FIGURE_KEYS,
     budget_table,
     build_table,
@@ -47,6 +48,13 @@ CONFIG = {
     "candidates": ["beto", "tiny"],
     "students": {"tiny": ["tiny"], "cut_from": "base", "layers": [2]},
 }
+LAYOUT = Layout(["xnli", "ner", "mlqa"], ["beto", "tiny"], ["tiny", "base-2"])
+
+
+def ablation(task):
+    """The layout of the FT-against-KD table of one task type."""
+    datasets = [d for d, entry in CONFIG["datasets"].items() if entry["task"] == task]
+    return Layout(datasets, LAYOUT.candidates, LAYOUT.students)
 TESTS = {
     "accuracy": lambda v: {"accuracy": v},
     "ner_f1": lambda v: {"f1": v, "precision": v, "recall": v},
@@ -98,7 +106,7 @@ def score_files(tmp_path, scores):
 
 
 def test_table2_rows_and_cells():
-    table = table2(FINETUNED, DISTILLED, CONFIG).set_index(["model", "method"])
+    table = table2(FINETUNED, DISTILLED, LAYOUT).set_index(["model", "method"])
     assert list(table.index) == [("beto", "FT"), ("tiny", "FT"), ("tiny", "KD"), ("base-2", "KD")]
     assert list(table.columns) == ["xnli", "ner", "mlqa"]
     assert table.loc[("beto", "FT"), "xnli"] == 79.9
@@ -110,16 +118,16 @@ def test_table2_rows_and_cells():
 
 def test_duplicate_scores_are_an_error():
     with pytest.raises(ValueError, match="two entries for dataset 'xnli', model 'beto'"):
-        table2(FINETUNED + FINETUNED[:1], DISTILLED, CONFIG)
+        table2(FINETUNED + FINETUNED[:1], DISTILLED, LAYOUT)
 
 
 def test_ablation_delta_is_kd_minus_ft():
-    table = table_ablation(FINETUNED, DISTILLED, CONFIG, "classification").set_index("model")
+    table = table_ablation(FINETUNED, DISTILLED, ablation("classification")).set_index("model")
     assert list(table.columns) == ["xnli FT", "xnli KD", "xnli Δ"]
     assert list(table.index) == ["tiny", "base-2"]
     assert table.loc["tiny", "xnli Δ"] == 5.0
     assert table.loc["base-2", "xnli Δ"] == 3.75
-    qa = table_ablation(FINETUNED, DISTILLED, CONFIG, "qa").set_index("model")
+    qa = table_ablation(FINETUNED, DISTILLED, ablation("qa")).set_index("model")
     assert qa.loc["tiny", "mlqa FT"] == "40.00 / 28.80"
     assert qa.loc["tiny", "mlqa KD"] == "50.00 / 38.80"
     assert qa.loc["tiny", "mlqa Δ"] == 10.0
@@ -127,7 +135,7 @@ def test_ablation_delta_is_kd_minus_ft():
 
 
 def test_table3_global_score():
-    table = table3(MACS, FINETUNED, DISTILLED, CONFIG).set_index("model")
+    table = table3(MACS, FINETUNED, DISTILLED, LAYOUT).set_index("model")
     assert table.loc["beto", "params (M)"] == 110.0
     assert table.loc["tiny", "params (M)"] == 5.12
     assert table.loc["tiny", "speedup"] == "x18.3"
@@ -170,17 +178,18 @@ def test_table1_speed_per_device():
 
 
 def test_table4_teachers():
-    teachers = [
-        {"dataset": "xnli", "model": "beto", "grid": {"batch_size": 16, "epochs": 4, "learning_rate": 2e-05},
-         "validation_loss": 0.5312, "path": "results/models/finetuned/xnli/beto"},
+    selections = [
+        {"dataset": "xnli", "selected_by": "validation loss", "candidates": {"beto": 0.5312, "tiny": 0.6},
+         "teachers": [{"model": "beto", "grid": {"batch_size": 16, "epochs": 4, "learning_rate": 2e-05},
+                       "selection_loss": 0.5312, "path": "results/models/finetuned/xnli/beto"}]},
     ]  # fmt: skip
-    row = table4(teachers).iloc[0].to_dict()
+    row = table4(selections).iloc[0].to_dict()
     assert row == {"dataset": "xnli", "teacher": "beto", "batch_size": "16", "epochs": "4",
-                   "learning_rate": "2e-05", "validation_loss": 0.53}  # fmt: skip
+                   "learning_rate": "2e-05", "selection_loss": 0.53, "selected by": "validation loss"}  # fmt: skip
 
 
 def test_write_table_csv_and_markdown(tmp_path):
-    table = table2(FINETUNED, DISTILLED, CONFIG)
+    table = table2(FINETUNED, DISTILLED, LAYOUT)
     write_table(table, tmp_path / "t" / "table2.csv", tmp_path / "t" / "table2.md")
     assert pd.read_csv(tmp_path / "t" / "table2.csv").loc[0, "xnli"] == 79.9
     lines = (tmp_path / "t" / "table2.md").read_text(encoding="utf-8").splitlines()
@@ -199,10 +208,10 @@ def test_load_scores_names_the_file(tmp_path):
 
 def test_build_table_from_files(tmp_path):
     inputs = {"finetuned": score_files(tmp_path, FINETUNED), "distilled": score_files(tmp_path, DISTILLED)}
-    table = build_table("table6", inputs, CONFIG, "token").set_index("model")
+    table = build_table("table6", inputs, ablation("token")).set_index("model")
     assert table.loc["tiny", "ner Δ"] == 2.0
     MACS.to_csv(tmp_path / "macs.csv", index=False)
-    table = build_table("table3", inputs | {"macs": str(tmp_path / "macs.csv")}, CONFIG)
+    table = build_table("table3", inputs | {"macs": str(tmp_path / "macs.csv")}, LAYOUT)
     assert table["global score"].iloc[1] == 62.33
 
 
@@ -222,26 +231,28 @@ def test_figure1_writes_png_and_pdf(tmp_path):
     assert (tmp_path / "f" / "figure1.pdf").read_bytes().startswith(b"%PDF")
 
 
-def run_script(tmp_path, params, inputs, outputs):
-    """Run scripts/make_table.py as Snakemake's `script:` directive would."""
+def run_script(tmp_path, script, wildcards, params, inputs, outputs):
+    """Run one of scripts/ as Snakemake's `script:` directive would."""
     smk = SimpleNamespace(
+        wildcards=Namedlist(fromdict=wildcards),
         params=Namedlist(fromdict=params),
         input=InputFiles(fromdict=inputs),
         output=OutputFiles(fromdict=outputs),
-        log=Log([str(tmp_path / "make_table.log")]),
-        config=CONFIG,
+        log=Log([str(tmp_path / f"{script}.log")]),
     )
-    runpy.run_path(str(SCRIPT), init_globals={"snakemake": smk})
+    runpy.run_path(str(ROOT / "scripts" / f"{script}.py"), init_globals={"snakemake": smk})
 
 
-def test_make_table_script(tmp_path):
+def test_make_table_and_figure_scripts(tmp_path):
     inputs = {"finetuned": score_files(tmp_path, FINETUNED), "distilled": score_files(tmp_path, DISTILLED)}
     outputs = {"csv": str(tmp_path / "table7.csv"), "md": str(tmp_path / "table7.md")}
-    run_script(tmp_path, {"table": "table7", "task": "qa"}, inputs, outputs)
+    layout = ablation("qa")
+    params = {"datasets": layout.datasets, "candidates": layout.candidates, "students": layout.students}
+    run_script(tmp_path, "make_table", {"table": "table7"}, params, inputs, outputs)
     assert pd.read_csv(outputs["csv"]).loc[0, "mlqa KD"] == "50.00 / 38.80"
     MACS.to_csv(tmp_path / "macs.csv", index=False)
     figures = {"png": str(tmp_path / "figure1.png"), "pdf": str(tmp_path / "figure1.pdf")}
-    run_script(tmp_path, {"table": "figure1"}, {"macs": str(tmp_path / "macs.csv")}, figures)
+    run_script(tmp_path, "make_figure", {}, {}, {"macs": str(tmp_path / "macs.csv")}, figures)
     assert Path(figures["png"]).stat().st_size > 0 and Path(figures["pdf"]).stat().st_size > 0
 
 
@@ -261,7 +272,7 @@ KD_CACHE = {
 
 def test_paper_tables_use_the_workflow_names_and_agree_with_themselves():
     paper = load_paper(PAPER)
-    models = set(PAPER_CONFIG["models"]) | set(student_names(PAPER_CONFIG))
+    models = set(PAPER_CONFIG["models"]) | set(student_names(PAPER_CONFIG["students"]))
     assert set(paper["model"]) == models
     assert set(paper.loc[paper["table"] == "Table 2", "dataset"]) == set(PAPER_CONFIG["datasets"])
     assert len(paper[paper["table"] == "Table 2"]) == 17 * (5 + 3 * 2)  # QA: F1 and exact match
@@ -297,7 +308,7 @@ def test_paper_vs_run_puts_each_paper_figure_beside_the_run():
         ],
         columns=["table", "model", "method", "dataset", "metric", "value"],
     )
-    run = run_figures(FINETUNED, DISTILLED, MACS, SPEED, KD_CACHE, CONFIG)
+    run = run_figures(FINETUNED, DISTILLED, MACS, SPEED, KD_CACHE, LAYOUT)
     table = paper_vs_run(paper, run, DEMO_NOTE)
     assert list(table.columns) == [*FIGURE_KEYS, "paper", "run", "difference", "note"]
     rows = table.set_index(["model", "method", "dataset", "metric"])
@@ -316,7 +327,7 @@ def test_paper_vs_run_puts_each_paper_figure_beside_the_run():
 
 
 def test_paper_vs_run_refuses_a_run_figure_twice():
-    run = run_figures(FINETUNED, DISTILLED, MACS, SPEED, KD_CACHE, CONFIG)
+    run = run_figures(FINETUNED, DISTILLED, MACS, SPEED, KD_CACHE, LAYOUT)
     with pytest.raises(ValueError, match="run figures: two values"):
         paper_vs_run(load_paper(PAPER), pd.concat([run, run.iloc[:1]]))
 
@@ -328,10 +339,11 @@ def test_mac_speedups_and_parameters_of_the_paper_config_match_table3():
     10 s; ALBETO large, xlarge, xxlarge and RoBERTa large add 75 s. Run on all of them, the speedups are
     within 1% except ALBETO xxlarge: 0.0351 against a printed 0.03, which the source cuts to 2 decimals.
     """
-    names = ["beto-cased", "distilbeto", "albeto-tiny", "albeto-base", *student_names(PAPER_CONFIG)[1:]]
-    entries = {name: model_entry(PAPER_CONFIG, name) for name in names}
-    bench_config = PAPER_CONFIG["bench"]
-    table = bench.macs_table(entries, model_entry(PAPER_CONFIG, bench_config["reference"]), bench_config)
+    students = PAPER_CONFIG["students"]
+    names = ["beto-cased", "distilbeto", "albeto-tiny", "albeto-base", *student_names(students)[1:]]
+    entries = {name: model_entry(PAPER_CONFIG["models"], students, name) for name in names}
+    shape = bench.Shape(**{key: PAPER_CONFIG["bench"][key] for key in ("batch_size", "seq_length", "num_labels")})
+    table = bench.macs_table(entries, "beto-cased", entries["beto-cased"], shape)
     paper = load_paper(PAPER).pivot_table(index=["model", "method"], columns="metric", values="value")
     for row in table.itertuples(index=False):
         method = "KD" if row.model.startswith("albeto-base-") else "FT"
@@ -341,7 +353,6 @@ def test_mac_speedups_and_parameters_of_the_paper_config_match_table3():
 
 
 # ------------------------------------------------------------------ speed/quality frontier
-FRONTIER_CONFIG = CONFIG | {"bench": {"reference": "beto"}}
 
 
 def test_pareto_mask_keeps_ties_and_duplicates():
@@ -368,7 +379,7 @@ def test_pareto_mask_refuses_bad_input():
 
 
 def test_frontier_rows_scores_and_pareto():
-    table = frontier(FINETUNED, DISTILLED, MACS, SPEED, FRONTIER_CONFIG)
+    table = frontier(FINETUNED, DISTILLED, MACS, SPEED, LAYOUT, "beto")
     assert list(zip(table["model"], table["method"])) == [
         ("beto", "FT"), ("tiny", "FT"), ("base-2", "FT"), ("tiny", "KD"), ("base-2", "KD"),
     ]  # fmt: skip
@@ -388,7 +399,7 @@ def test_frontier_rows_scores_and_pareto():
 
 
 def test_budget_table_picks_the_best_model_within_each_budget():
-    table = frontier(FINETUNED, DISTILLED, MACS, SPEED, FRONTIER_CONFIG)
+    table = frontier(FINETUNED, DISTILLED, MACS, SPEED, LAYOUT, "beto")
     budgets = budget_table(table, [10, 25, 300]).set_index("budget (ms)")
     assert budgets.loc[10.0].isna().all()  # nothing runs in 10 ms
     assert budgets.loc[25.0, ["model", "method"]].tolist() == ["tiny", "KD"]  # KD beats FT at the same latency

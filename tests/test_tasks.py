@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from speedy.data import CONTEXT_WORD
 from speedy.models import load_tokenizer
-from speedy.tasks import NO_WORD, Features, QuestionAnswering, TaskSettings, TokenClassification, make_task
+from speedy.tasks import NO_WORD, Features, TaskSettings, make_task
+from speedy.tasks.qa import CONTEXT_WORD, QuestionAnswering
+from speedy.tasks.token import TokenClassification
 
 NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 
@@ -42,7 +43,7 @@ def qa_examples() -> datasets.Dataset:
             "question": ["¿Quién fundó Valparaíso?"],
             "context": [context],
             "words": [[w for _, w in spans]],
-            "word_starts": [[s for s, _ in spans]],
+            "word_offsets": [[s for s, _ in spans]],
             "answers": [{"text": [answer], "answer_start": [context.index(answer)]}],
         }
     )
@@ -54,7 +55,7 @@ def test_token_labels_sit_on_first_sub_tokens(tokenizers):
     features = task.featurize(token_examples(), teacher_tok)
     for i, tags in enumerate(token_examples()["tags"]):
         labels = features.inputs[i]["labels"]
-        starts = features.word_starts[i]
+        starts = features.first_of_word[i]
         assert [w for w in starts if w != NO_WORD] == list(range(len(tags)))
         assert [labels[p] for p, w in enumerate(starts) if w != NO_WORD] == tags
         assert all(label == -100 for p, label in enumerate(labels) if starts[p] == NO_WORD)
@@ -76,7 +77,7 @@ def test_token_teacher_outputs_reach_the_student_word_by_word(tokenizers):
     # fake teacher logits: channel 0 holds the index of the word the token belongs to
     outputs = {"logits": []}
     for i in range(2):
-        starts = teacher_features.word_starts[i]
+        starts = teacher_features.first_of_word[i]
         logits = np.full((len(starts), len(NER_LABELS)), -1.0)
         for pos, word in enumerate(starts):
             if word != NO_WORD:
@@ -84,13 +85,13 @@ def test_token_teacher_outputs_reach_the_student_word_by_word(tokenizers):
         outputs["logits"].append(logits)
     rows = task.teacher_rows(outputs, teacher_features, examples)
     assert [len(r["logits"]) for r in rows] == [6, 6]
-    length = max(len(s) for s in student_features.word_starts)
+    length = max(len(s) for s in student_features.first_of_word)
     targets = task.teacher_targets(rows, student_features, [0, 1], length)
     for b in range(2):
-        for pos, word in enumerate(student_features.word_starts[b]):
-            assert bool(targets["teacher_mask"][b, pos]) == (word != NO_WORD)
+        for pos, word in enumerate(student_features.first_of_word[b]):
+            assert bool(targets["mask"][b, pos]) == (word != NO_WORD)
             if word != NO_WORD:
-                assert targets["teacher_logits"][b, pos, 0].item() == word
+                assert targets["logits"][b, pos, 0].item() == word
 
 
 def test_token_predictions_are_read_back_per_word(tokenizers):
@@ -100,8 +101,8 @@ def test_token_predictions_are_read_back_per_word(tokenizers):
     features = task.featurize(examples, teacher_tok)
     logits = []
     for i, tags in enumerate(examples["tags"]):
-        one_hot = np.zeros((len(features.word_starts[i]), len(NER_LABELS)))
-        for pos, word in enumerate(features.word_starts[i]):
+        one_hot = np.zeros((len(features.first_of_word[i]), len(NER_LABELS)))
+        for pos, word in enumerate(features.first_of_word[i]):
             one_hot[pos, tags[word] if word != NO_WORD else 8] = 1.0
         logits.append(one_hot)
     assert task.predictions({"logits": logits}, features, examples) == task.references(examples)
@@ -135,10 +136,10 @@ def test_qa_merge_takes_each_word_from_its_most_central_window(tokenizers):
     for f in range(len(features.example_ids)):
         start = np.zeros(len(features.offsets[f]))
         end = np.zeros(len(features.offsets[f]))
-        for pos, word in enumerate(features.word_starts[f]):
+        for pos, word in enumerate(features.first_of_word[f]):
             if word != NO_WORD:
                 start[pos] = word + f / 100
-        for pos, word in enumerate(features.word_ends[f]):
+        for pos, word in enumerate(features.last_of_word[f]):
             if word != NO_WORD:
                 end[pos] = -(word + f / 100)
         outputs["start_logits"].append(start)
@@ -150,12 +151,12 @@ def test_qa_merge_takes_each_word_from_its_most_central_window(tokenizers):
         # the expected window, computed independently: where the word is whole and most central
         best, best_score = None, -1
         for f in range(len(features.example_ids)):
-            starts, ends = features.word_starts[f], features.word_ends[f]
+            starts, ends = features.first_of_word[f], features.last_of_word[f]
             context = [p for p, o in enumerate(features.offsets[f]) if o is not None]
             if word not in starts or word not in ends:
                 continue
             first_pos, last_pos = starts.index(word), ends.index(word)
-            whole = features.offsets[f][first_pos][0] <= examples["word_starts"][0][word] and features.offsets[f][last_pos][1] >= examples["word_starts"][0][word] + len(examples["words"][0][word])
+            whole = features.offsets[f][first_pos][0] <= examples["word_offsets"][0][word] and features.offsets[f][last_pos][1] >= examples["word_offsets"][0][word] + len(examples["words"][0][word])
             score = min(first_pos - context[0], context[-1] - last_pos)
             if whole and score > best_score:
                 best, best_score = f, score
@@ -181,17 +182,17 @@ def test_qa_teacher_targets_follow_words_across_tokenizers(tokenizers):
     length = max(len(o) for o in student.offsets)
     targets = task.teacher_targets([row] * len(indices), student, indices, length)
     for b, f in enumerate(indices):
-        starts = student.word_starts[f] + [NO_WORD] * (length - len(student.word_starts[f]))
-        ends = student.word_ends[f] + [NO_WORD] * (length - len(student.word_ends[f]))
+        starts = student.first_of_word[f] + [NO_WORD] * (length - len(student.first_of_word[f]))
+        ends = student.last_of_word[f] + [NO_WORD] * (length - len(student.last_of_word[f]))
         for pos in range(1, length):
             expected_start = start_log_probs[starts[pos] - 1] if starts[pos] not in (NO_WORD, 0) else -math.inf
             expected_end = end_log_probs[ends[pos]] if ends[pos] != NO_WORD else -math.inf
-            assert targets["teacher_start"][b, pos].item() == pytest.approx(expected_start, abs=1e-5)
-            assert targets["teacher_end"][b, pos].item() == pytest.approx(expected_end, abs=1e-5)
-        for name in ("teacher_start", "teacher_end"):  # each window's targets are one distribution, [CLS] included
+            assert targets["start"][b, pos].item() == pytest.approx(expected_start, abs=1e-5)
+            assert targets["end"][b, pos].item() == pytest.approx(expected_end, abs=1e-5)
+        for name in ("start", "end"):  # each window's targets are one distribution, [CLS] included
             assert targets[name][b].exp().sum().item() == pytest.approx(1.0, abs=1e-5)
     # the student's KD pairs cover [CLS] and the context tokens only (question and padding are masked out)
-    span = targets["span_mask"]
+    span = targets["span"]
     assert span[:, 0].all()
     for b, f in enumerate(indices):
         assert span[b, 1:].tolist() == [p < len(student.offsets[f]) and student.offsets[f][p] is not None for p in range(1, length)]
@@ -235,4 +236,4 @@ def test_classification_pairs_and_teacher_round_trip(tokenizers):
     assert teacher_tok.sep_token_id in features.inputs[0]["input_ids"][1:-1], "pairs are joined by a separator"
     rows = task.teacher_rows({"logits": np.array([[0.1, 0.2, 0.7], [1.0, 0.0, 0.0]])}, features, examples)
     targets = task.teacher_targets(rows[::-1], features, [1, 0], 8)
-    assert torch.allclose(targets["teacher_logits"], torch.tensor([[1.0, 0.0, 0.0], [0.1, 0.2, 0.7]]))
+    assert torch.allclose(targets["logits"], torch.tensor([[1.0, 0.0, 0.0], [0.1, 0.2, 0.7]]))

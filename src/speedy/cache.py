@@ -91,33 +91,6 @@ class _Contents:
     table: pa.Table
 
 
-def file_sha256(*paths: str | Path) -> str:
-    """SHA-256 over the bytes of the given files, in order."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
-def fingerprint(teacher_dir: str | Path, data_file: str | Path, max_seq_length: int, doc_stride: int) -> dict[str, Any]:
-    """What a cache depends on: teacher weights and tokenizer, the data file, lengths and the schema version."""
-    teacher = Path(teacher_dir)
-    weights = sorted(teacher.glob("*.safetensors"))
-    if not weights:
-        raise CacheError(f"{teacher}: no safetensors weights to fingerprint")
-    tokenizer_files = sorted(p for p in teacher.glob("*") if p.name.startswith(("tokenizer", "vocab", "merges", "spiece")))
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "teacher_weights": file_sha256(*weights),
-        "tokenizer": file_sha256(*tokenizer_files),
-        "data": file_sha256(data_file),
-        "max_seq_length": max_seq_length,
-        "doc_stride": doc_stride,
-    }
-
-
 def _arrow_type(depth: int) -> pa.DataType:
     value_type = pa.float64()
     for _ in range(depth):

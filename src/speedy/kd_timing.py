@@ -72,8 +72,9 @@ def time_distillation(
         for run in range(timing.runs):
             print(f"timing run {run + 1}/{timing.runs}", flush=True)
             started = time.perf_counter()
-            write_cache(cache_file, ids, teacher_rows(teacher_model, task, teacher_tokenizer, examples, teacher_batch_size), key)
-            cached = CachedTeacher(read_cache(cache_file, key, ids))
+            rows = teacher_rows(teacher_model, task, teacher_tokenizer, examples, teacher_batch_size)
+            write_cache(cache_file, ids, rows, key, task.teacher_columns())
+            cached = CachedTeacher(read_cache(cache_file, key, ids, task.teacher_columns(), task.word_counts(examples)))
             teacher_pass = time.perf_counter() - started
             result["teacher_pass_s"].append(teacher_pass)
             result["student_epoch_s"].append(train_student(None) / epochs)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from speedy.cache import read_cache, write_cache
+from speedy.kd import CachedTeacher
 from speedy.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -105,11 +106,12 @@ def build_cache(teacher: Teacher, task: Task, train_file: str, batch_size: int, 
     examples = read_split(train_file)
     log.info("teacher %s: %d training examples", teacher.model, len(examples))
     rows = teacher_rows(model, task, tokenizer, examples, batch_size)
-    write_cache(out, list(examples["id"]), rows, cache_key(teacher, train_file, task))
+    write_cache(out, list(examples["id"]), rows, cache_key(teacher, train_file, task), task.teacher_columns())
 
 
-def open_cache(teacher: Teacher, task: Task, cache_file: str, train_file: str, ids: Sequence[str]):
-    """The teacher's cached outputs for `ids`, refused unless the cache was made for this teacher, data and settings."""
-    from speedy.kd import CachedTeacher
-
-    return CachedTeacher(read_cache(cache_file, cache_key(teacher, train_file, task), list(ids)))
+def open_cache(teacher: Teacher, task: Task, cache_file: str, train_file: str, examples) -> CachedTeacher:
+    """The teacher's outputs for the training examples, refused unless the cache was made for this teacher, data
+    and settings, and every row checks out (see speedy.cache)."""
+    key = cache_key(teacher, train_file, task)
+    rows = read_cache(cache_file, key, list(examples["id"]), task.teacher_columns(), task.word_counts(examples))
+    return CachedTeacher(rows)

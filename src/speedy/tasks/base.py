@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
+from speedy.cache import ColumnSpec
+
 if TYPE_CHECKING:
     import datasets
 
@@ -121,6 +123,14 @@ class Task:
         return DataCollatorWithPadding(tokenizer)
 
     # ------------------------------------------------------------ the teacher
+    def teacher_columns(self) -> list[ColumnSpec]:
+        """The value columns of a teacher row, as the cache checks them."""
+        raise NotImplementedError
+
+    def word_counts(self, examples: datasets.Dataset) -> dict[str, int] | None:
+        """Per example id, the number of words a teacher row covers (None where rows are not per word)."""
+        return None
+
     def teacher_rows(self, outputs: Outputs, features: Features, examples: datasets.Dataset) -> list[TeacherRow]:
         """Per-example teacher outputs (what the cache stores), in example order."""
         raise NotImplementedError

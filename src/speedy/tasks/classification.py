@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from speedy.cache import ColumnSpec
 from speedy.tasks.base import Features, Task, label_id
 
 
@@ -38,6 +39,9 @@ class Classification(Task):
 
         inputs = examples.map(encode, batched=True, remove_columns=examples.column_names)
         return Features(inputs=inputs, example_ids=list(examples["id"]))
+
+    def teacher_columns(self):
+        return [ColumnSpec("logits", (len(self.labels),))]
 
     def teacher_rows(self, outputs, features, examples):
         return [{"logits": [float(v) for v in logits]} for logits in outputs["logits"]]

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
+from speedy.cache import WORDS, ColumnSpec
 from speedy.tasks.base import NO_WORD, Features, Record, RecordError, Task, word_boundaries
 
 if TYPE_CHECKING:
@@ -225,6 +226,12 @@ class QuestionAnswering(Task):
         start = next(p for p in context if offsets[p][1] > start_char)
         end = next(p for p in reversed(context) if offsets[p][0] < end_char)
         return start, end
+
+    def teacher_columns(self):
+        return [ColumnSpec(f"{name}_logits", (WORDS,), allow_nan=True) for name in ("start", "end")]
+
+    def word_counts(self, examples):
+        return {example_id: len(words) for example_id, words in zip(examples["id"], examples["words"])}
 
     def teacher_rows(self, outputs, features, examples):
         words, word_offsets = list(examples["words"]), list(examples["word_offsets"])

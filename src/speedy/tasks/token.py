@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
+from speedy.cache import WORDS, ColumnSpec
 from speedy.tasks.base import NO_WORD, Features, RecordError, Task, label_id
 
 IGNORED = -100  # the label of tokens that carry no word's label
@@ -126,6 +127,12 @@ class TokenClassification(Task):
         if missing:
             raise AssertionError(f"words without a first sub-token in examples {missing[:3]}")
         return words  # type: ignore[return-value]
+
+    def teacher_columns(self):
+        return [ColumnSpec("logits", (WORDS, len(self.labels)))]
+
+    def word_counts(self, examples):
+        return {example_id: len(words) for example_id, words in zip(examples["id"], examples["words"])}
 
     def teacher_rows(self, outputs, features, examples):
         return [{"logits": np.asarray(row, dtype=np.float64).tolist()} for row in self._per_word(outputs["logits"], features, examples)]
