@@ -55,6 +55,15 @@ def test_parameter_count_matches_the_task_model(entry):
     assert resources.parameter_count(Arch.from_entry(entry), 3) == sum(p.numel() for p in built.parameters())
 
 
+@pytest.mark.parametrize("name", sorted(DEMO["models"]))
+def test_macs_per_sequence_is_thops_count(name):
+    from speedy import bench
+
+    entry = DEMO["models"][name]
+    counted = bench.count_macs(bench.build_task_model(entry, 3), 1, 24)
+    assert resources.macs_per_sequence(Arch.from_entry(entry), 24, 3) == counted
+
+
 @pytest.mark.parametrize("family", sorted(resources.FAMILY_DEFAULTS))
 def test_family_defaults_are_the_transformers_defaults(family):
     built = arch_config(family, {}).to_dict()  # with arch_config's own defaults (roberta's type_vocab_size 1)

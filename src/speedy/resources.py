@@ -201,6 +201,19 @@ def parameter_count(arch: Arch, num_labels: int) -> int:
     return embeddings + arch.stored_layers * layer + (h * h + h) + (h * num_labels + num_labels)
 
 
+def macs_per_sequence(arch: Arch, seq_length: int, num_labels: int) -> int:
+    """Linear-layer MACs of one sequence, as bench.count_macs counts them with THOP (no attention matmuls).
+
+    Every token passes the embedding projection (ALBERT) and each layer's Q/K/V/O and FFN; the dense layer
+    before the classifier and the classifier see one token per sequence. For planning before macs.csv exists.
+    """
+    h, i = arch.hidden_size, arch.intermediate_size
+    per_token = arch.num_layers * (4 * h * h + 2 * h * i)
+    if arch.family == "albert":
+        per_token += arch.embedding_size * h
+    return seq_length * per_token + h * h + h * num_labels
+
+
 # ------------------------------------------------------------------ device memory
 @dataclass(frozen=True)
 class DeviceMemory:
