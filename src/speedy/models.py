@@ -1,11 +1,25 @@
-"""Loading models and tokenizers (hub id or local folder), architectures from config, and student cutting."""
+"""Loading models and tokenizers (hub id or local folder), architectures from config, and student cutting.
+
+Tokenizers give exactly the ids of their family's reference implementation:
+- a `tokenizer.json` is used verbatim (the reference is `tokenizers.Tokenizer.from_file`), whatever its model;
+- otherwise the family's transformers class reads the vocabulary files: `vocab.txt` (BERT, DistilBERT, with
+  `do_lower_case` and `strip_accents` from tokenizer_config.json), `vocab.json` + `merges.txt` (RoBERTa),
+  `spiece.model` (ALBERT). transformers builds every `spiece.model` as Unigram, so a SentencePiece BPE model
+  gets its BPE merges back here; other SentencePiece models that cannot be read faithfully are refused.
+A tokenizer built here saves a folder that `AutoTokenizer.from_pretrained` reloads to the same ids.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sentencepiece import sentencepiece_model_pb2
+from tokenizers import Tokenizer
+from tokenizers.models import BPE
 from transformers import (
     AlbertConfig,
     AutoConfig,
@@ -18,8 +32,11 @@ from transformers import (
     PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
     RobertaConfig,
 )
+from transformers.convert_slow_tokenizer import SentencePieceExtractor
+from transformers.utils import cached_file, has_file
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +51,22 @@ TASK_MODELS = {
     "classification": AutoModelForSequenceClassification,
     "token": AutoModelForTokenClassification,
     "qa": AutoModelForQuestionAnswering,
+}
+
+# The inputs each family's forward pass takes. transformers 5 drops ALBERT's segment ids for pairs (its tokenizer
+# class lists no token_type_ids) and gives DistilBERT folders a BERT tokenizer that returns them.
+MODEL_INPUTS = {
+    "bert": ["input_ids", "token_type_ids", "attention_mask"],
+    "albert": ["input_ids", "token_type_ids", "attention_mask"],
+    "distilbert": ["input_ids", "attention_mask"],
+    "roberta": ["input_ids", "attention_mask"],
+}
+# The files each family's tokenizer class reads when a folder has no tokenizer.json.
+VOCABULARY_FILES = {
+    "bert": ("vocab.txt",),
+    "distilbert": ("vocab.txt",),
+    "albert": ("spiece.model",),
+    "roberta": ("vocab.json", "merges.txt"),
 }
 
 
@@ -62,17 +95,121 @@ def _hint(path: str) -> str:
     )
 
 
-def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
-    """The fast tokenizer of a hub id or local folder (byte-level BPE gets a prefix space for pre-split words)."""
+def _load_error(path: str, what: str, error: Exception) -> ModelLoadError:
+    """The ModelLoadError for any failure to load `what` from `path`."""
+    if isinstance(error, ModelLoadError):
+        return error
+    if isinstance(error, OSError) and not Path(path).is_dir():
+        return ModelLoadError(_hint(path))
+    return ModelLoadError(f"{path}: cannot load the {what}: {type(error).__name__}: {error}")
+
+
+def load_tokenizer(path: str | Path, split_words: bool = False) -> PreTrainedTokenizerBase:
+    """The fast tokenizer of a hub id or local folder, giving its family's reference ids.
+
+    `split_words=True` is for encoding pre-split words (token tasks): byte-level BPE then puts the leading
+    space on every word, so each word is encoded as in running text, as HF's run_ner does. Plain text keeps
+    the folder's own setting unless `split_words` is set.
+    """
+    path = str(path)
     try:
-        config = AutoConfig.from_pretrained(str(path))
-        kwargs = {"add_prefix_space": True} if config.model_type == "roberta" else {}
-        tokenizer = AutoTokenizer.from_pretrained(str(path), **kwargs)
-    except OSError as error:
-        raise ModelLoadError(_hint(str(path))) from error
+        family = AutoConfig.from_pretrained(path).model_type
+        tokenizer = _read_tokenizer(path, family, split_words)
+    except Exception as error:
+        raise _load_error(path, "tokenizer", error) from error
     if not tokenizer.is_fast:
         raise ModelLoadError(f"{path}: a fast tokenizer is needed (word_ids and offset_mapping)")
     return tokenizer
+
+
+def _read_tokenizer(path: str, family: str, split_words: bool) -> PreTrainedTokenizerBase:
+    inputs = {"model_input_names": MODEL_INPUTS[family]} if family in MODEL_INPUTS else {}
+    if has_file(path, "tokenizer.json"):
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(path, **inputs)
+        if split_words:
+            _prefix_every_word(tokenizer.backend_tokenizer)
+        return tokenizer
+    needed = VOCABULARY_FILES.get(family, ())
+    missing = [name for name in needed if not has_file(path, name)]
+    if missing:
+        raise ModelLoadError(
+            f"{path}: a {family} tokenizer is read from tokenizer.json or {' + '.join(needed)}; this folder has "
+            f"neither (missing {', '.join(missing)}). Copy the tokenizer files of the model it comes from into it."
+        )
+    if family == "albert":
+        return _sentencepiece_tokenizer(path, inputs)
+    prefix = {"add_prefix_space": True} if split_words and family == "roberta" else {}
+    return AutoTokenizer.from_pretrained(path, **inputs, **prefix)
+
+
+def _prefix_every_word(backend: Tokenizer) -> None:
+    """Make a byte-level BPE backend put the leading space on every word (a no-op for other backends)."""
+    pipeline = Tokenizer(BPE())  # the two components alone: serialising the whole vocabulary is slow
+    pipeline.pre_tokenizer, pipeline.post_processor = backend.pre_tokenizer, backend.post_processor
+    state = json.loads(pipeline.to_str())
+    changed = False
+    for node in _components(state["pre_tokenizer"]) + _components(state["post_processor"]):
+        if node.get("type") in ("ByteLevel", "RobertaProcessing") and not node.get("add_prefix_space"):
+            node["add_prefix_space"] = changed = True
+    if changed:
+        rebuilt = Tokenizer.from_str(json.dumps(state))
+        backend.pre_tokenizer, backend.post_processor = rebuilt.pre_tokenizer, rebuilt.post_processor
+
+
+def _components(node: Any) -> list[dict[str, Any]]:
+    """A pipeline component of a tokenizer.json and the components nested in it (Sequence)."""
+    if not isinstance(node, dict):
+        return []
+    nested = node.get("pretokenizers") or node.get("processors") or []
+    return [node] + [part for child in nested for part in _components(child)]
+
+
+def _sentencepiece_problem(spec: Any) -> str | None:
+    """Why ALBERT's tokenizer cannot reproduce a SentencePiece model with this trainer spec, if it cannot."""
+    kinds = sentencepiece_model_pb2.TrainerSpec
+    if spec.model_type not in (kinds.BPE, kinds.UNIGRAM):
+        return f"it is a SentencePiece {kinds.ModelType.Name(spec.model_type)} model; only BPE and Unigram are read"
+    if spec.byte_fallback:
+        return "it uses byte fallback, which ALBERT's tokenizer does not"
+    if spec.unk_id != 1:
+        return f"its unknown piece has id {spec.unk_id}; ALBERT's tokenizer expects 1"
+    return None
+
+
+def _sentencepiece_tokenizer(path: str, inputs: dict[str, Any]) -> PreTrainedTokenizerBase:
+    """ALBERT's tokenizer from spiece.model: Unigram as transformers builds it, BPE with its own merges."""
+    extractor = SentencePieceExtractor(cached_file(path, "spiece.model"))
+    spec = extractor.proto.trainer_spec
+    problem = _sentencepiece_problem(spec)
+    if problem:
+        raise ModelLoadError(f"{path}: spiece.model cannot be loaded faithfully: {problem}")
+    tokenizer = AutoTokenizer.from_pretrained(path, **inputs)  # ALBERT's normalizer, pre-tokenizer and template
+    if spec.model_type == sentencepiece_model_pb2.TrainerSpec.UNIGRAM:
+        return tokenizer
+    pieces = extractor.extract(BPE)
+    backend = tokenizer.backend_tokenizer
+    backend.model = BPE(pieces["vocab"], pieces["merges"], unk_token=spec.unk_piece, fuse_unk=True)
+    # AlbertTokenizer rebuilds a Unigram model when reloaded; the generic class reloads tokenizer.json as saved.
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, model_max_length=tokenizer.model_max_length,
+        model_input_names=tokenizer.model_input_names, **tokenizer.special_tokens_map,
+    )  # fmt: skip
+
+
+def encodable_words(tokenizer: PreTrainedTokenizerBase, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
+    """The words of each sentence, with every word that encodes to no sub-token replaced by the unknown token.
+
+    The workflow's rule for words such as U+FEFF, U+200B or a lone combining mark: they stand as the unknown
+    token, so every word keeps exactly one first sub-token. The distinct words are encoded once, in one batch.
+    """
+    if tokenizer.unk_token is None:
+        raise ValueError(f"{tokenizer.name_or_path}: the tokenizer has no unknown token to stand for empty words")
+    distinct = sorted({word for words in sentences for word in words})
+    if not distinct:
+        return [list(words) for words in sentences]
+    encoded = tokenizer([[word] for word in distinct], is_split_into_words=True, add_special_tokens=False)
+    empty = {word for word, ids in zip(distinct, encoded["input_ids"]) if not ids}
+    return [[tokenizer.unk_token if word in empty else word for word in words] for words in sentences]
 
 
 def load_task_model(path: str | Path, task: str, labels: list[str] | None = None) -> PreTrainedModel:
@@ -86,22 +223,27 @@ def load_task_model(path: str | Path, task: str, labels: list[str] | None = None
         }
     try:
         return TASK_MODELS[task].from_pretrained(str(path), **kwargs)
-    except OSError as error:
-        raise ModelLoadError(_hint(str(path))) from error
+    except Exception as error:
+        raise _load_error(str(path), f"{task} model", error) from error
 
 
 def cut_albert(base: str | Path, num_layers: int, out_dir: str | Path) -> Path:
     """Save ALBERT `base` with only `num_layers` layers; the shared layer weights are kept as they are."""
     from transformers import AutoModelForMaskedLM
 
-    config = AutoConfig.from_pretrained(str(base))
+    try:
+        config = AutoConfig.from_pretrained(str(base))
+    except Exception as error:
+        raise _load_error(str(base), "config", error) from error
     if config.model_type != "albert":
         raise ValueError(f"{base}: students are cut from an ALBERT model, not {config.model_type!r}")
     if num_layers > config.num_hidden_layers:
         raise ValueError(f"{base} has {config.num_hidden_layers} layers; cannot keep {num_layers}")
-    model = AutoModelForMaskedLM.from_pretrained(str(base), num_hidden_layers=num_layers)
+    try:
+        model = AutoModelForMaskedLM.from_pretrained(str(base), num_hidden_layers=num_layers)
+    except Exception as error:
+        raise _load_error(str(base), "masked-LM model", error) from error
     out = Path(out_dir)
     model.save_pretrained(out)
     load_tokenizer(base).save_pretrained(out)
     return out
-
