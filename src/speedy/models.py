@@ -7,12 +7,16 @@ Tokenizers give exactly the ids of their family's reference implementation:
   `spiece.model` (ALBERT). transformers builds every `spiece.model` as Unigram, so a SentencePiece BPE model
   gets its BPE merges back here; other SentencePiece models that cannot be read faithfully are refused.
 A tokenizer built here saves a folder that `AutoTokenizer.from_pretrained` reloads to the same ids.
+
+Weights are read from safetensors wherever a folder has them; a folder with only a `.bin` checkpoint is read with
+`torch.load(weights_only=True)`, which loads tensors and refuses any pickled code.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import pickle
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -68,6 +72,8 @@ VOCABULARY_FILES = {
     "albert": ("spiece.model",),
     "roberta": ("vocab.json", "merges.txt"),
 }
+SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
 class ModelLoadError(RuntimeError):
@@ -101,6 +107,12 @@ def _load_error(path: str, what: str, error: Exception) -> ModelLoadError:
         return error
     if isinstance(error, OSError) and not Path(path).is_dir():
         return ModelLoadError(_hint(path))
+    if isinstance(error, pickle.UnpicklingError):
+        return ModelLoadError(
+            f"{path}: its .bin checkpoint holds more than tensors, and pickled code is never run here "
+            f"({error}). If you trust the file, convert it to safetensors elsewhere (load it, then "
+            f"save_pretrained) and point `pretrained:` at the converted folder."
+        )
     return ModelLoadError(f"{path}: cannot load the {what}: {type(error).__name__}: {error}")
 
 
@@ -212,6 +224,18 @@ def encodable_words(tokenizer: PreTrainedTokenizerBase, sentences: Sequence[Sequ
     return [[tokenizer.unk_token if word in empty else word for word in words] for words in sentences]
 
 
+def _load_weights(model_class: Any, path: str, **kwargs: Any) -> PreTrainedModel:
+    """A model from safetensors where `path` has them; from a .bin checkpoint only as tensors, with a warning."""
+    weights = next((name for name in SAFE_WEIGHTS + PICKLED_WEIGHTS if has_file(path, name)), None)
+    if weights in PICKLED_WEIGHTS:
+        log.warning(
+            "%s: no safetensors weights; reading %s with torch.load(weights_only=True), which loads tensors only",
+            path, weights,
+        )  # fmt: skip
+        return model_class.from_pretrained(path, use_safetensors=False, weights_only=True, **kwargs)
+    return model_class.from_pretrained(path, use_safetensors=True, **kwargs)
+
+
 def load_task_model(path: str | Path, task: str, labels: list[str] | None = None) -> PreTrainedModel:
     """A task model (classification, token or qa) from a hub id or local folder, with label names set."""
     kwargs: dict[str, Any] = {}
@@ -222,7 +246,7 @@ def load_task_model(path: str | Path, task: str, labels: list[str] | None = None
             "label2id": {label: i for i, label in enumerate(labels)},
         }
     try:
-        return TASK_MODELS[task].from_pretrained(str(path), **kwargs)
+        return _load_weights(TASK_MODELS[task], str(path), **kwargs)
     except Exception as error:
         raise _load_error(str(path), f"{task} model", error) from error
 
@@ -240,7 +264,7 @@ def cut_albert(base: str | Path, num_layers: int, out_dir: str | Path) -> Path:
     if num_layers > config.num_hidden_layers:
         raise ValueError(f"{base} has {config.num_hidden_layers} layers; cannot keep {num_layers}")
     try:
-        model = AutoModelForMaskedLM.from_pretrained(str(base), num_hidden_layers=num_layers)
+        model = _load_weights(AutoModelForMaskedLM, str(base), num_hidden_layers=num_layers)
     except Exception as error:
         raise _load_error(str(base), "masked-LM model", error) from error
     out = Path(out_dir)
