@@ -306,6 +306,18 @@ def test_a_cut_student_reloads_its_bases_tokenizer_with_transformers_alone(tmp_p
     assert pairs["input_ids"] == [reference(a, b) for a, b in PAIRS] and "token_type_ids" in pairs
 
 
+@pytest.mark.parametrize("name", ["roberta-bne-tokenizer.json", "albert-tokenizer.json-bpe"])
+def test_a_bare_tokenizer_json_gets_the_familys_special_tokens(file_set, tmp_path, name):
+    _, folder, _ = file_set(name)
+    bare = model_folder(tmp_path, "bare", json.loads((folder / "config.json").read_text())["model_type"],
+                        {"tokenizer.json": folder / "tokenizer.json"}, None)  # fmt: skip
+    tokenizer, expected = load_tokenizer(bare), load_tokenizer(folder)
+    roles = ["unk_token", "sep_token", "pad_token", "cls_token", "mask_token"]
+    assert {role: getattr(tokenizer, role) for role in roles} == {role: getattr(expected, role) for role in roles}
+    assert tokenizer.pad_token_id is not None
+    assert tokenizer(SENTENCES[:20])["input_ids"] == expected(SENTENCES[:20])["input_ids"]
+
+
 # ------------------------------------------------------------------ plain text and pre-split words (RoBERTa)
 @pytest.mark.parametrize("name", ["roberta-no-prefix-tokenizer.json", "roberta-no-config-vocab.json+merges.txt"])
 def test_byte_level_words_get_the_prefix_space_and_plain_text_does_not(file_set, name):

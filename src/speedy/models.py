@@ -14,6 +14,7 @@ Weights are read from safetensors wherever a folder has them; a folder with only
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import pickle
@@ -40,6 +41,7 @@ from transformers import (
     RobertaConfig,
 )
 from transformers.convert_slow_tokenizer import SentencePieceExtractor
+from transformers.models.auto.tokenization_auto import TOKENIZER_MAPPING_NAMES, tokenizer_class_from_name
 from transformers.utils import cached_file, has_file
 
 log = logging.getLogger(__name__)
@@ -138,6 +140,7 @@ def _read_tokenizer(path: str, family: str, split_words: bool) -> PreTrainedToke
     inputs = {"model_input_names": MODEL_INPUTS[family]} if family in MODEL_INPUTS else {}
     if has_file(path, "tokenizer.json"):
         tokenizer = PreTrainedTokenizerFast.from_pretrained(path, **inputs)
+        _name_family_special_tokens(tokenizer, family)
         if split_words:
             _prefix_every_word(tokenizer.backend_tokenizer)
         return tokenizer
@@ -152,6 +155,18 @@ def _read_tokenizer(path: str, family: str, split_words: bool) -> PreTrainedToke
         return _sentencepiece_tokenizer(path, inputs)
     prefix = {"add_prefix_space": True} if split_words and family == "roberta" else {}
     return AutoTokenizer.from_pretrained(path, **inputs, **prefix)
+
+
+def _name_family_special_tokens(tokenizer: PreTrainedTokenizerBase, family: str) -> None:
+    """Give the special tokens that the folder leaves unnamed (a bare tokenizer.json) the family class's defaults."""
+    if family not in TOKENIZER_MAPPING_NAMES:
+        return
+    defaults = inspect.signature(tokenizer_class_from_name(TOKENIZER_MAPPING_NAMES[family]).__init__).parameters
+    vocab = tokenizer.get_vocab()
+    for role in tokenizer.SPECIAL_TOKENS_ATTRIBUTES:
+        default = defaults[role].default if role in defaults else None
+        if getattr(tokenizer, role) is None and isinstance(default, str) and default in vocab:
+            setattr(tokenizer, role, default)
 
 
 def _prefix_every_word(backend: Tokenizer) -> None:
