@@ -379,7 +379,7 @@ def test_broken_or_unknown_file_sets_are_refused_naming_the_folder(tmp_path, nam
 # ------------------------------------------------------------------ words with no sub-token
 ODD_WORDS = [
     "\ufeff", "Hola", "\u200b", "señor", "\u200e", "co\u00adoperar", "\u00ad", "\u0301", "e\u0301", "😀",
-    "a" * 300, "acción", "\x07", "pingüino", "\u200b\u200b", "¿Qué?", "\u00a0", "Ñandú",
+    "a" * 300, "acción", "\x07", "pingüino", "\u200b\u200b", "¿Qué?", "\u00a0", "Ñandú", "",
 ]  # fmt: skip
 
 
