@@ -388,12 +388,13 @@ def test_every_word_keeps_one_first_sub_token(file_set, name):
     _, folder, _ = file_set(name)
     tokenizer = load_tokenizer(folder, split_words=True)
     sentences = [ODD_WORDS, list(reversed(ODD_WORDS)), ["Ana", "\ufeff", "vive", "en", "Lima", "."]]
-    safe = encodable_words(tokenizer, sentences)
+    safe, pieces = encodable_words(tokenizer, sentences)
     encoded = tokenizer(safe, is_split_into_words=True)
     for i, (words, kept) in enumerate(zip(sentences, safe)):
         assert sorted({w for w in encoded.word_ids(i) if w is not None}) == list(range(len(words)))
         raw = tokenizer([[word] for word in words], is_split_into_words=True, add_special_tokens=False)["input_ids"]
         assert kept == [tokenizer.unk_token if not ids else word for word, ids in zip(words, raw)]
+        assert pieces[i] == [sum(1 for w in encoded.word_ids(i) if w == word) for word in range(len(words))]
 
 
 def test_without_the_rule_a_word_is_lost(file_set):
@@ -402,4 +403,4 @@ def test_without_the_rule_a_word_is_lost(file_set):
     words = ["Ana", "\ufeff", "vive", "\u200b", "en", "Lima"]
     lost = set(range(len(words))) - set(tokenizer(words, is_split_into_words=True).word_ids()) - {None}
     assert lost == {1, 3}
-    assert encodable_words(tokenizer, [words]) == [["Ana", "[UNK]", "vive", "[UNK]", "en", "Lima"]]
+    assert encodable_words(tokenizer, [words])[0] == [["Ana", "[UNK]", "vive", "[UNK]", "en", "Lima"]]

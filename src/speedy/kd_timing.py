@@ -46,9 +46,9 @@ def time_distillation(
     as the KD runs do.
     """
     epochs = timing.epochs
-    teacher_tokenizer = load_tokenizer(teacher.path)
+    teacher_tokenizer = load_tokenizer(teacher.path, split_words=task.pre_split)
     teacher_model = load_task_model(teacher.path, task.auto_model, task.labels)
-    tokenizer = load_tokenizer(source)
+    tokenizer = load_tokenizer(source, split_words=task.pre_split)
     examples = read_split(train_file)
     train = Split(examples, task.featurize(examples, tokenizer))
     ids = list(examples["id"])

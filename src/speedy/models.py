@@ -216,8 +216,9 @@ def _sentencepiece_tokenizer(path: str, inputs: dict[str, Any]) -> PreTrainedTok
     )  # fmt: skip
 
 
-def encodable_words(tokenizer: PreTrainedTokenizerBase, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
-    """The words of each sentence, with every word that encodes to no sub-token replaced by the unknown token.
+def encodable_words(tokenizer: PreTrainedTokenizerBase, sentences: Sequence[Sequence[str]]) -> tuple[list[list[str]], list[list[int]]]:
+    """The words of each sentence, with every word that encodes to no sub-token replaced by the unknown token, and
+    the number of sub-tokens of each (as encoded).
 
     The workflow's rule for words such as U+FEFF, U+200B or a lone combining mark: they stand as the unknown
     token, so every word keeps exactly one first sub-token. The distinct words are encoded once, in one batch.
@@ -225,11 +226,10 @@ def encodable_words(tokenizer: PreTrainedTokenizerBase, sentences: Sequence[Sequ
     if tokenizer.unk_token is None:
         raise ValueError(f"{tokenizer.name_or_path}: the tokenizer has no unknown token to stand for empty words")
     distinct = sorted({word for words in sentences for word in words})
-    if not distinct:
-        return [list(words) for words in sentences]
-    encoded = tokenizer([[word] for word in distinct], is_split_into_words=True, add_special_tokens=False)
-    empty = {word for word, ids in zip(distinct, encoded["input_ids"]) if not ids}
-    return [[tokenizer.unk_token if word in empty else word for word in words] for words in sentences]
+    encoded = tokenizer([[word] for word in distinct], is_split_into_words=True, add_special_tokens=False) if distinct else {"input_ids": []}
+    pieces = {word: len(ids) for word, ids in zip(distinct, encoded["input_ids"])}
+    words = [[word if pieces[word] else tokenizer.unk_token for word in sentence] for sentence in sentences]
+    return words, [[max(pieces[word], 1) for word in sentence] for sentence in sentences]
 
 
 def _load_weights(model_class: Any, path: str, **kwargs: Any) -> PreTrainedModel:

@@ -100,7 +100,7 @@ def build_cache(teacher: Teacher, task: Task, train_file: str, batch_size: int, 
     from speedy.models import load_task_model, load_tokenizer
     from speedy.training import teacher_rows
 
-    tokenizer = load_tokenizer(teacher.path)
+    tokenizer = load_tokenizer(teacher.path, split_words=task.pre_split)
     model = load_task_model(teacher.path, task.auto_model, task.labels)
     model.to("cuda" if torch.cuda.is_available() else "cpu")
     examples = read_split(train_file)

@@ -152,7 +152,7 @@ def evaluate(trainer: Trainer, task: Task, split: Split) -> Evaluation:
 def run_grid_job(job: GridJob, out_model: str, out_metrics: str, out_predictions: str) -> dict[str, Any]:
     """Train one grid point; save the model, its validation losses and its validation and test predictions."""
     set_seed(job.settings.seed)
-    tokenizer = load_tokenizer(job.source)
+    tokenizer = load_tokenizer(job.source, split_words=job.task.pre_split)
     model = load_task_model(job.source, job.task.auto_model, job.task.labels)
     splits = {name: featurize_split(job.task, tokenizer, path) for name, path in job.splits.items()}
     log.info("%s on %s, grid %s: %d train features", job.model, job.dataset, job.grid, len(splits["train"].features.inputs))

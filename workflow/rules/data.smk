@@ -7,6 +7,7 @@ rule prepare_data:
     output:
         **prepared_splits("{dataset}"),
         labels=out("data/{dataset}/labels.json"),
+        report=out("data/{dataset}/report.json"),
     params:
         dataset=lambda wildcards: dataset_params(wildcards.dataset),
     log:
@@ -19,3 +20,20 @@ rule prepare_data:
         CONDA_ENV
     script:
         "../../scripts/prepare_data.py"
+
+
+rule check_sources:
+    """Preflight (not part of `all`): the state of every model and dataset source of the config, downloading nothing."""
+    output:
+        csv=out("sources/sources.csv"),
+        md=out("sources/sources.md"),
+    params:
+        models=canonical(config["models"]),
+        datasets=canonical(config["datasets"]),
+    log:
+        out("logs/check_sources.log"),
+    localrule: True
+    conda:
+        CONDA_ENV
+    script:
+        "../../scripts/check_sources.py"

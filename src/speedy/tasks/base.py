@@ -93,6 +93,7 @@ class Task:
     schema: ClassVar[pa.Schema]  # the prepared Parquet schema
     paper_table: ClassVar[str | None] = None  # the paper's ablation table of this task type
     selected_by: ClassVar[str] = "validation loss"  # what the selection loss of a grid point is
+    pre_split: ClassVar[bool] = False  # whether inputs are pre-split words (byte-level BPE then marks each word's start)
 
     def __init__(self, settings: TaskSettings, labels: Sequence[str]):
         self.settings = settings

@@ -60,6 +60,7 @@ class TokenClassification(Task):
     outputs = ("logits",)
     schema = pa.schema([("id", pa.string()), ("words", pa.list_(pa.string())), ("tags", pa.list_(pa.int64()))])
     paper_table = "table6"
+    pre_split = True
     reads = ("max_seq_length", "doc_stride")
 
     @classmethod
@@ -70,20 +71,12 @@ class TokenClassification(Task):
         places = record.get("tag_where") or [record["where"]] * len(tags)
         return {"id": record["id"], "words": list(words), "tags": [label_id(t, index, at) for t, at in zip(tags, places)]}
 
-    def encodable(self, sentences: list[list[str]], tokenizer) -> tuple[list[list[str]], list[list[int]]]:
-        """The sentences with every word that has no sub-token replaced by the unknown token, and pieces per word."""
-        counted = tokenizer(sentences, is_split_into_words=True, add_special_tokens=False)
-        words_out, pieces_out = [], []
-        for i, words in enumerate(sentences):
-            pieces = np.bincount([w for w in counted.word_ids(i) if w is not None], minlength=len(words)).tolist()
-            words_out.append([word if n else tokenizer.unk_token for word, n in zip(words, pieces)])
-            pieces_out.append([max(n, 1) for n in pieces])
-        return words_out, pieces_out
-
     def featurize(self, examples, tokenizer):
         import datasets
 
-        sentences, pieces = self.encodable([list(words) for words in examples["words"]], tokenizer)
+        from speedy.models import encodable_words
+
+        sentences, pieces = encodable_words(tokenizer, list(examples["words"]))
         budget = self.settings.max_seq_length - tokenizer.num_special_tokens_to_add(pair=False)
         texts, windows = [], []  # windows: (example, first word, the words read here)
         for e, words in enumerate(sentences):
