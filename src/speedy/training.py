@@ -6,6 +6,7 @@ import json
 import logging
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import datasets
 import numpy as np
 import torch
-from transformers import EarlyStoppingCallback, PreTrainedModel, Trainer, TrainingArguments, set_seed
+from transformers import EarlyStoppingCallback, PreTrainedModel, Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from speedy.data import read_split
 from speedy.kd import FEATURE_INDEX, BatchCollator, DistillationTrainer, KDSettings, TeacherSource
@@ -103,7 +104,10 @@ def training_arguments(out_dir: str, schedule: Schedule, settings: TrainSettings
     )
 
 
-def make_trainer(job: GridJob, tokenizer, model: PreTrainedModel, train: Split, validation: Split | None, out_dir: str) -> Trainer:
+def make_trainer(
+    job: GridJob, tokenizer, model: PreTrainedModel, train: Split, validation: Split | None, out_dir: str,
+    callbacks: Sequence[TrainerCallback] = (),
+) -> Trainer:  # fmt: skip
     """A Trainer for fine-tuning, or a DistillationTrainer whose training features carry their teacher's index."""
     train_inputs = train.features.inputs
     if job.teacher is not None:
@@ -116,8 +120,9 @@ def make_trainer(job: GridJob, tokenizer, model: PreTrainedModel, train: Split, 
         "data_collator": BatchCollator(job.task, tokenizer, job.teacher, train.features),
         "processing_class": tokenizer,
     }
+    kwargs["callbacks"] = list(callbacks)
     if job.schedule.patience is not None:
-        kwargs["callbacks"] = [EarlyStoppingCallback(early_stopping_patience=job.schedule.patience)]
+        kwargs["callbacks"].append(EarlyStoppingCallback(early_stopping_patience=job.schedule.patience))
     if job.teacher is None:
         return Trainer(**kwargs)
     return DistillationTrainer(**kwargs, task=job.task, kd=job.kd or KDSettings())
@@ -149,15 +154,20 @@ def evaluate(trainer: Trainer, task: Task, split: Split) -> Evaluation:
     )
 
 
-def run_grid_job(job: GridJob, out_model: str, out_metrics: str, out_predictions: str) -> dict[str, Any]:
-    """Train one grid point; save the model, its validation losses and its validation and test predictions."""
+def run_grid_job(
+    job: GridJob, out_model: str, out_metrics: str, out_predictions: str, callbacks: Sequence[TrainerCallback] = ()
+) -> dict[str, Any]:
+    """Train one grid point; save the model, its validation losses and its validation and test predictions.
+
+    `callbacks` join the Trainer's (e.g. a study's pruner, which sees each epoch's evaluation).
+    """
     set_seed(job.settings.seed)
     tokenizer = load_tokenizer(job.source, split_words=job.task.pre_split)
     model = load_task_model(job.source, job.task.auto_model, job.task.labels)
     splits = {name: featurize_split(job.task, tokenizer, path) for name, path in job.splits.items()}
     log.info("%s on %s, grid %s: %d train features", job.model, job.dataset, job.grid, len(splits["train"].features.inputs))
     with tempfile.TemporaryDirectory(prefix="speedy-trainer-") as scratch:
-        trainer = make_trainer(job, tokenizer, model, splits["train"], splits["validation"], scratch)
+        trainer = make_trainer(job, tokenizer, model, splits["train"], splits["validation"], scratch, callbacks)
         started = time.perf_counter()
         state = trainer.train()
         log.info("trained in %.1f s", time.perf_counter() - started)
