@@ -74,3 +74,16 @@ def test_students_and_grids_of_the_paper():
     assert len(finetune_grid(grids[config["models"]["beto-cased"]["lr_group"]])) == 36
     large = finetune_grid(grids[config["models"]["albeto-xxlarge"]["lr_group"]])
     assert {p["learning_rate"] for p in large} == {1e-6, 2e-6, 3e-6, 5e-6}
+
+
+def test_planning_refuses_what_would_fail_in_a_job():
+    config = copy.deepcopy(load("config/demo.yaml"))
+    config["datasets"]["ner"]["splits"]["train"]["format"] = "squad_json"
+    config["students"]["layers"] = [10]
+    config["max_seq_length"], config["doc_stride"], config["qa"]["max_question_length"] = 64, 32, 32
+    with pytest.raises(ConfigError) as error:
+        check_references(config)
+    message = str(error.value)
+    assert "datasets.ner.splits.train.format: 'squad_json' holds no token data" in message
+    assert "students.layers: 10 is more than the 4 layers of 'albeto-base'" in message
+    assert "max_seq_length 64, doc_stride 32 and qa.max_question_length 32 leave no context" in message

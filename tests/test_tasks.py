@@ -110,7 +110,7 @@ def test_token_predictions_are_read_back_per_word(tokenizers):
 
 def test_qa_windows_and_gold_positions(tokenizers):
     teacher_tok, _ = tokenizers
-    task = QuestionAnswering(TaskSettings(max_seq_length=32, doc_stride=8), [])
+    task = QuestionAnswering(TaskSettings(max_seq_length=32, doc_stride=8, max_question_length=12), [])
     examples = qa_examples()
     features = task.featurize(examples, teacher_tok)
     assert len(features.example_ids) > 2, "a long context must be split into several windows"
@@ -128,7 +128,7 @@ def test_qa_windows_and_gold_positions(tokenizers):
 def test_qa_merge_takes_each_word_from_its_most_central_window(tokenizers):
     """Every context word gets the logits of the window where it has the most context on both sides."""
     teacher_tok, _ = tokenizers
-    task = QuestionAnswering(TaskSettings(max_seq_length=32, doc_stride=8), [])
+    task = QuestionAnswering(TaskSettings(max_seq_length=32, doc_stride=8, max_question_length=12), [])
     examples = qa_examples()
     features = task.featurize(examples, teacher_tok)
     # encode (window, word) into the fake logits: start = word + window / 100, end = -(word + window / 100)
@@ -169,7 +169,7 @@ def test_qa_teacher_targets_follow_words_across_tokenizers(tokenizers):
     """A BERT teacher's per-word outputs reach an ALBERT student's windows: start on each word's first
     sub-token, end on its last, as log-probabilities over the whole context; [CLS] holds the rest."""
     teacher_tok, student_tok = tokenizers
-    task = QuestionAnswering(TaskSettings(max_seq_length=32, doc_stride=8), [])
+    task = QuestionAnswering(TaskSettings(max_seq_length=32, doc_stride=8, max_question_length=12), [])
     examples = qa_examples()
     n_words = len(examples["words"][0])
     row = {"start_logits": [float(w) for w in range(n_words)], "end_logits": [float(-w) for w in range(n_words)]}
@@ -202,7 +202,7 @@ def test_qa_teacher_targets_follow_words_across_tokenizers(tokenizers):
 
 
 def test_qa_post_processing_picks_the_best_valid_span():
-    task = QuestionAnswering(TaskSettings(max_seq_length=16, n_best=5, max_answer_length=3), [])
+    task = QuestionAnswering(TaskSettings(max_seq_length=16, max_question_length=4, n_best=5, max_answer_length=3), [])
     context = "uno dos tres cuatro cinco"
     examples = datasets.Dataset.from_dict({"id": ["q"], "context": [context]})
     # window 0: [CLS] q [SEP] uno dos tres [SEP]; window 1: [CLS] q [SEP] tres cuatro cinco [SEP]
@@ -218,7 +218,7 @@ def test_qa_post_processing_picks_the_best_valid_span():
 
 
 def test_qa_post_processing_respects_the_maximum_answer_length():
-    task = QuestionAnswering(TaskSettings(max_seq_length=16, n_best=5, max_answer_length=2), [])
+    task = QuestionAnswering(TaskSettings(max_seq_length=16, max_question_length=4, n_best=5, max_answer_length=2), [])
     context = "uno dos tres"
     examples = datasets.Dataset.from_dict({"id": ["q"], "context": [context]})
     features = Features(inputs=None, example_ids=["q"], offsets=[[None, (0, 3), (4, 7), (8, 12)]])  # type: ignore[arg-type]
@@ -237,3 +237,29 @@ def test_classification_pairs_and_teacher_round_trip(tokenizers):
     rows = task.teacher_rows({"logits": np.array([[0.1, 0.2, 0.7], [1.0, 0.0, 0.0]])}, features, examples)
     targets = task.teacher_targets(rows[::-1], features, [1, 0], 8)
     assert torch.allclose(targets["logits"], torch.tensor([[1.0, 0.0, 0.0], [0.1, 0.2, 0.7]]))
+
+
+def test_qa_selection_loss_does_not_depend_on_how_contexts_are_cut(tokenizers):
+    """The same per-word scores, read through windows of two sizes, give the same selection loss (and different
+    window counts and window losses)."""
+    teacher_tok, _ = tokenizers
+    examples = qa_examples()
+    losses, windows = [], []
+    for settings in (TaskSettings(max_seq_length=32, doc_stride=8, max_question_length=12), TaskSettings(max_seq_length=64, doc_stride=16, max_question_length=12)):
+        task = QuestionAnswering(settings, [])
+        features = task.featurize(examples, teacher_tok)
+        outputs = {"start_logits": [], "end_logits": []}
+        for f in range(len(features.example_ids)):  # each word's score depends on the word alone
+            start, end = np.full(len(features.offsets[f]), -5.0), np.full(len(features.offsets[f]), -5.0)
+            for pos, word in enumerate(features.first_of_word[f]):
+                if word != NO_WORD:
+                    start[pos] = math.sin(word)
+            for pos, word in enumerate(features.last_of_word[f]):
+                if word != NO_WORD:
+                    end[pos] = math.cos(word)
+            outputs["start_logits"].append(start)
+            outputs["end_logits"].append(end)
+        losses.append(task.selection_loss(outputs, features, examples))
+        windows.append(len(features.example_ids))
+    assert windows[0] > windows[1]
+    assert losses[0] == pytest.approx(losses[1], abs=1e-9) and math.isfinite(losses[0])

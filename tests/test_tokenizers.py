@@ -19,7 +19,8 @@ from sentencepiece import sentencepiece_model_pb2
 from tokenizers import ByteLevelBPETokenizer, Tokenizer, processors
 from transformers import AlbertConfig, AlbertForMaskedLM, AutoTokenizer
 
-from speedy.models import ModelLoadError, cut_albert, encodable_words, load_tokenizer
+from speedy.models import ModelLoadError, cut_albert, load_tokenizer
+from speedy.word_pipeline import encodable_words
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tokenizers"
 SENTENCES = (FIXTURES / "ancora-test.txt").read_text(encoding="utf-8").splitlines()
@@ -404,3 +405,35 @@ def test_without_the_rule_a_word_is_lost(file_set):
     lost = set(range(len(words))) - set(tokenizer(words, is_split_into_words=True).word_ids()) - {None}
     assert lost == {1, 3}
     assert encodable_words(tokenizer, [words])[0] == [["Ana", "[UNK]", "vive", "[UNK]", "en", "Lima"]]
+
+
+@pytest.mark.parametrize("name", sorted(FILE_SETS))
+def test_token_tasks_predict_exactly_one_label_per_word(file_set, name):
+    """Odd words and a sentence longer than the window, through the token task with each real tokenizer."""
+    import datasets
+    import numpy as np
+
+    from speedy.tasks import TaskSettings, make_task
+
+    _, folder, _ = file_set(name)
+    tokenizer = load_tokenizer(folder, split_words=True)
+    labels = ["O", "B-PER", "I-PER"]
+    task = make_task("token", TaskSettings(max_seq_length=24, doc_stride=6), labels)
+    sentences = [ODD_WORDS[:-1], ["Ana", "\ufeff", "vive", "en", "Lima", "."] * 9, ["\u200b"]]
+    examples = datasets.Dataset.from_dict(
+        {"id": ["odd", "long", "empty"], "words": sentences, "tags": [[0] * len(s) for s in sentences]}
+    )
+    features = task.featurize(examples, tokenizer)
+    assert features.example_ids.count("long") > 1, "the long sentence needs several windows"
+    # fake logits: the word index on the token that carries it, so predictions say which word they came from
+    logits = []
+    for f, firsts in enumerate(features.first_of_word):
+        row = np.zeros((len(firsts), len(labels)))
+        for pos, word in enumerate(firsts):
+            row[pos, word % len(labels)] = 1.0 if word >= 0 else 0.0
+        logits.append(row)
+    predictions = task.predictions({"logits": logits}, features, examples)
+    assert [len(p) for p in predictions] == [len(s) for s in sentences]
+    assert all(p == [labels[w % len(labels)] for w in range(len(p))] for p in predictions)
+    rows = task.teacher_rows({"logits": logits}, features, examples)
+    assert [len(r["logits"]) for r in rows] == [len(s) for s in sentences]

@@ -61,7 +61,7 @@ def _local_layers(source: str) -> int | None:
 def check_references(config: Config) -> None:
     """Raise one ConfigError naming every part of the config that does not fit the rest (what the schema cannot check)."""
     from speedy.data import FORMAT_FIELDS
-    from speedy.tasks import task_types
+    from speedy.tasks import TaskSettings, task_types
 
     models, datasets, students = config["models"], config["datasets"], config["students"]
     tasks = task_types()
@@ -83,6 +83,9 @@ def check_references(config: Config) -> None:
     for m, entry in models.items():
         if entry["lr_group"] not in config["finetune"]["grids"]:
             problems.append(f"models.{m}.lr_group: {entry['lr_group']!r} has no grid under finetune.grids")
+    settings = TaskSettings(max_seq_length=config["max_seq_length"], doc_stride=config["doc_stride"], **config["qa"])
+    for name in sorted({entry["task"] for entry in datasets.values()} & set(tasks)):
+        problems += tasks[name].settings_problems(settings)
     for d, entry in datasets.items():
         task = tasks.get(entry["task"])
         if task is None:

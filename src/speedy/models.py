@@ -18,7 +18,6 @@ import inspect
 import json
 import logging
 import pickle
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -214,22 +213,6 @@ def _sentencepiece_tokenizer(path: str, inputs: dict[str, Any]) -> PreTrainedTok
         tokenizer_object=backend, model_max_length=tokenizer.model_max_length,
         model_input_names=tokenizer.model_input_names, **tokenizer.special_tokens_map,
     )  # fmt: skip
-
-
-def encodable_words(tokenizer: PreTrainedTokenizerBase, sentences: Sequence[Sequence[str]]) -> tuple[list[list[str]], list[list[int]]]:
-    """The words of each sentence, with every word that encodes to no sub-token replaced by the unknown token, and
-    the number of sub-tokens of each (as encoded).
-
-    The workflow's rule for words such as U+FEFF, U+200B or a lone combining mark: they stand as the unknown
-    token, so every word keeps exactly one first sub-token. The distinct words are encoded once, in one batch.
-    """
-    if tokenizer.unk_token is None:
-        raise ValueError(f"{tokenizer.name_or_path}: the tokenizer has no unknown token to stand for empty words")
-    distinct = sorted({word for words in sentences for word in words})
-    encoded = tokenizer([[word] for word in distinct], is_split_into_words=True, add_special_tokens=False) if distinct else {"input_ids": []}
-    pieces = {word: len(ids) for word, ids in zip(distinct, encoded["input_ids"])}
-    words = [[word if pieces[word] else tokenizer.unk_token for word in sentence] for sentence in sentences]
-    return words, [[max(pieces[word], 1) for word in sentence] for sentence in sentences]
 
 
 def _load_weights(model_class: Any, path: str, **kwargs: Any) -> PreTrainedModel:

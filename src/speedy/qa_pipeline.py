@@ -1,9 +1,10 @@
 """A `question-answering` pipeline for the published QA models: doc-stride windows and n-best spans, as in HF utils_qa.
 
-transformers 5 ships no question-answering pipeline. Every published QA model carries this file and a
-`custom_pipelines` entry in its config.json, so that, with only transformers installed,
+transformers 5 ships no question-answering pipeline. `import speedy` registers this one as "question-answering".
+Every published QA model also carries this file and a `custom_pipelines` entry ("speedy-question-answering") in
+its config.json, so that, with only transformers installed,
 
-    qa = transformers.pipeline("question-answering", model=FOLDER, trust_remote_code=True)
+    qa = transformers.pipeline("speedy-question-answering", model=FOLDER, trust_remote_code=True)
     qa(question="¿Dónde nació Ana?", context="Ana nació en Lima.")  # {"answer", "score", "start", "end"}
 
 gives the workflow's own predictions. This file imports nothing from speedy: it must load on its own.
@@ -19,19 +20,55 @@ import numpy as np
 from transformers import Pipeline
 
 TASK = "question-answering"
+REMOTE_TASK = "speedy-question-answering"  # the config.json custom_pipelines name (with trust_remote_code)
 # Window and span settings when the model's config.json names none (task_specific_params["question-answering"]).
-DEFAULTS = {"max_seq_len": 512, "doc_stride": 128, "n_best": 20, "max_answer_len": 30}
+DEFAULTS = {"max_seq_len": 512, "doc_stride": 128, "max_question_len": 64, "n_best": 20, "max_answer_len": 30}
+SPECIAL_TOKENS = 4  # at most: <s> question </s></s> context </s> (RoBERTa); BERT and ALBERT use 3
 CUSTOM_PIPELINE = {"impl": f"{Path(__file__).stem}.QuestionAnsweringPipeline", "pt": ["AutoModelForQuestionAnswering"], "type": "text"}
 
 Offsets = Sequence["tuple[int, int] | None"]
 
 
-def encode_windows(tokenizer, questions: Any, contexts: Any, max_length: int, stride: int, **extra: Any):
-    """Question-context pairs as doc-stride windows with character offsets (the workflow's and the pipeline's)."""
-    return tokenizer(
-        questions, contexts, truncation="only_second", max_length=max_length, stride=stride,
+def window_room(max_length: int, stride: int, max_question_length: int) -> int:
+    """Context tokens left in a window after the longest question and the special tokens, beyond the stride.
+
+    It must be positive: each window then advances through the context (the tokenizer refuses a stride that
+    leaves no room, with a Rust panic that names no question).
+    """
+    return max_length - max_question_length - SPECIAL_TOKENS - stride
+
+
+def cut_questions(tokenizer, questions: list[str], max_question_length: int) -> tuple[list[str], int]:
+    """The questions cut to at most `max_question_length` tokens (at a token's end), and how many were cut."""
+    encoded = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
+    cut = []
+    for question, offsets in zip(questions, encoded["offset_mapping"]):
+        keep = max_question_length
+        while len(offsets) > max_question_length:  # a cut word may split into more pieces: cut again, shorter
+            question = question[: offsets[keep - 1][1]]
+            offsets = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+            keep -= 1
+        cut.append(question)
+    return cut, sum(a != b for a, b in zip(cut, questions))
+
+
+def encode_windows(tokenizer, questions: list[str], contexts: list[str], max_length: int, stride: int, max_question_length: int, **extra: Any):
+    """Question-context pairs as doc-stride windows with character offsets (the workflow's and the pipeline's).
+
+    Questions longer than `max_question_length` tokens are cut to it first, so every window keeps room for
+    context and stride. Returns the encoding and the number of questions cut.
+    """
+    if window_room(max_length, stride, max_question_length) <= 0:
+        raise ValueError(
+            f"max_seq_length {max_length}, doc_stride {stride} and max_question_length {max_question_length} leave "
+            f"no context in a window; max_seq_length must exceed doc_stride + max_question_length + {SPECIAL_TOKENS}"
+        )
+    questions, cut = cut_questions(tokenizer, list(questions), max_question_length)
+    encoded = tokenizer(
+        questions, list(contexts), truncation="only_second", max_length=max_length, stride=stride,
         return_overflowing_tokens=True, return_offsets_mapping=True, **extra,
     )  # fmt: skip
+    return encoded, cut
 
 
 def context_offsets(encoded: Any, window: int, length: int | None = None) -> list[tuple[int, int] | None]:
@@ -63,9 +100,12 @@ def best_span(
     return best
 
 
-def pipeline_settings(max_seq_length: int, doc_stride: int, n_best: int, max_answer_length: int) -> dict[str, int]:
+def pipeline_settings(max_seq_length: int, doc_stride: int, max_question_length: int, n_best: int, max_answer_length: int) -> dict[str, int]:
     """The workflow's QA settings under the pipeline's parameter names (for task_specific_params)."""
-    return {"max_seq_len": max_seq_length, "doc_stride": doc_stride, "n_best": n_best, "max_answer_len": max_answer_length}
+    return {
+        "max_seq_len": max_seq_length, "doc_stride": doc_stride, "max_question_len": max_question_length,
+        "n_best": n_best, "max_answer_len": max_answer_length,
+    }  # fmt: skip
 
 
 class QuestionAnsweringPipeline(Pipeline):
@@ -89,8 +129,8 @@ class QuestionAnsweringPipeline(Pipeline):
         saved = (getattr(self.model.config, "task_specific_params", None) or {}).get(TASK, {})
         return int(saved.get(name, DEFAULTS[name]))
 
-    def _sanitize_parameters(self, max_seq_len=None, doc_stride=None, n_best=None, max_answer_len=None):
-        preprocess = {"max_seq_len": max_seq_len, "doc_stride": doc_stride}
+    def _sanitize_parameters(self, max_seq_len=None, doc_stride=None, max_question_len=None, n_best=None, max_answer_len=None):
+        preprocess = {"max_seq_len": max_seq_len, "doc_stride": doc_stride, "max_question_len": max_question_len}
         postprocess = {"n_best": n_best, "max_answer_len": max_answer_len}
         return (
             {k: v for k, v in preprocess.items() if v is not None},
@@ -98,12 +138,13 @@ class QuestionAnsweringPipeline(Pipeline):
             {k: v for k, v in postprocess.items() if v is not None},
         )
 
-    def preprocess(self, inputs: dict[str, str], max_seq_len: int | None = None, doc_stride: int | None = None):
+    def preprocess(self, inputs: dict[str, str], max_seq_len=None, doc_stride=None, max_question_len=None):
         if not isinstance(inputs, dict) or not {"question", "context"} <= set(inputs):
             raise ValueError(f"{TASK} takes {{'question': ..., 'context': ...}}, got {inputs!r}")
-        encoded = encode_windows(
-            self.tokenizer, inputs["question"], inputs["context"], self._setting("max_seq_len", max_seq_len),
-            self._setting("doc_stride", doc_stride), padding=True, return_tensors="pt",
+        encoded, _ = encode_windows(
+            self.tokenizer, [inputs["question"]], [inputs["context"]], self._setting("max_seq_len", max_seq_len),
+            self._setting("doc_stride", doc_stride), self._setting("max_question_len", max_question_len),
+            padding=True, return_tensors="pt",
         )  # fmt: skip
         lengths = encoded["attention_mask"].sum(-1).tolist()
         offsets = [context_offsets(encoded, window, n) for window, n in enumerate(lengths)]
@@ -125,3 +166,11 @@ class QuestionAnsweringPipeline(Pipeline):
             return {"answer": "", "score": float("-inf"), "start": 0, "end": 0}
         score, start, end = max(spans, key=lambda span: span[0])
         return {"answer": outputs["context"][start:end], "score": score, "start": start, "end": end}
+
+
+if __name__ == "speedy.qa_pipeline":  # part of the speedy package, not a model folder's remote code: register
+    from transformers import AutoModelForQuestionAnswering
+    from transformers.pipelines import PIPELINE_REGISTRY, REMOVED_TASKS
+
+    REMOVED_TASKS.pop(TASK, None)  # transformers 5 refuses the name of the task it dropped, which this is
+    PIPELINE_REGISTRY.register_pipeline(TASK, pipeline_class=QuestionAnsweringPipeline, pt_model=AutoModelForQuestionAnswering)

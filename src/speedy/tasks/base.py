@@ -99,6 +99,11 @@ class Task:
         self.settings = settings
         self.labels = list(labels)
 
+    @classmethod
+    def settings_problems(cls, settings: TaskSettings) -> list[str]:
+        """What in the settings makes this task unable to run (checked while planning); empty when they fit."""
+        return []
+
     def read_settings(self) -> dict[str, Any]:
         """The settings this task reads, by name (what its teacher cache depends on)."""
         return {name: getattr(self.settings, name) for name in self.reads}

@@ -17,6 +17,7 @@ window lacks). So a window without the answer learns to say so, and windows stay
 from __future__ import annotations
 
 import bisect
+import logging
 import math
 import re
 import shutil
@@ -33,6 +34,7 @@ from speedy.tasks.base import NO_WORD, Features, Record, RecordError, Task, word
 if TYPE_CHECKING:
     from speedy.data import SplitReport
 
+log = logging.getLogger(__name__)
 CONTEXT_WORD = re.compile(r"\w+|[^\w\s]")
 ANSWERS = pa.struct([("text", pa.list_(pa.string())), ("answer_start", pa.list_(pa.int64()))])
 
@@ -171,15 +173,30 @@ class QuestionAnswering(Task):
             "answers": {"text": list(answers["text"]), "answer_start": [int(s) for s in answers["answer_start"]]},
         }
 
+    @classmethod
+    def settings_problems(cls, settings):
+        # qa_pipeline.window_room, which the shipped pipeline keeps standalone (that module is slow to import)
+        room = settings.max_seq_length - settings.max_question_length - 4 - settings.doc_stride
+        if room > 0:
+            return []
+        return [
+            f"max_seq_length {settings.max_seq_length}, doc_stride {settings.doc_stride} and qa.max_question_length "
+            f"{settings.max_question_length} leave no context in a QA window: max_seq_length must exceed "
+            f"doc_stride + max_question_length + 4 special tokens"
+        ]
+
     def featurize(self, examples, tokenizer):
         import datasets
 
         from speedy import qa_pipeline
 
         s = self.settings
-        encoded = qa_pipeline.encode_windows(
-            tokenizer, list(examples["question"]), list(examples["context"]), s.max_seq_length, s.doc_stride
-        )
+        encoded, cut = qa_pipeline.encode_windows(
+            tokenizer, list(examples["question"]), list(examples["context"]), s.max_seq_length, s.doc_stride,
+            s.max_question_length,
+        )  # fmt: skip
+        if cut:
+            log.info("%d of %d questions cut to max_question_length %d tokens", cut, len(examples), s.max_question_length)
         offsets = [qa_pipeline.context_offsets(encoded, window) for window in range(len(encoded["input_ids"]))]
         sample_map = encoded.pop("overflow_to_sample_mapping")
         encoded.pop("offset_mapping")
@@ -333,16 +350,21 @@ class QuestionAnswering(Task):
         from speedy import qa_pipeline
 
         s = self.settings
-        model.config.custom_pipelines = {qa_pipeline.TASK: qa_pipeline.CUSTOM_PIPELINE}
+        model.config.custom_pipelines = {qa_pipeline.REMOTE_TASK: qa_pipeline.CUSTOM_PIPELINE}
         model.config.task_specific_params = {
-            qa_pipeline.TASK: qa_pipeline.pipeline_settings(s.max_seq_length, s.doc_stride, s.n_best, s.max_answer_length)
+            qa_pipeline.TASK: qa_pipeline.pipeline_settings(
+                s.max_seq_length, s.doc_stride, s.max_question_length, s.n_best, s.max_answer_length
+            )
         }
         super().save(model, tokenizer, out_dir)
         shutil.copy(qa_pipeline.__file__, out_dir)
 
     def usage(self):
         return (
+            "import speedy  # registers the question-answering pipeline with transformers\n"
             "from transformers import pipeline\n\n"
-            f'qa = pipeline("{self.pipeline_task}", model="<this folder>", trust_remote_code=True)\n'
-            'qa(question="¿Dónde nació Ana?", context="Ana nació en Lima.")'
+            f'qa = pipeline("{self.pipeline_task}", model="<this folder>")\n'
+            'qa(question="¿Dónde nació Ana?", context="Ana nació en Lima.")\n\n'
+            "# without the speedy package: the same pipeline, from this folder's qa_pipeline.py\n"
+            'qa = pipeline("speedy-question-answering", model="<this folder>", trust_remote_code=True)'
         )

@@ -1,15 +1,14 @@
 """Token classification (POS on UD AnCora, NER on CoNLL-2002): one label per word, on its first sub-token.
 
-Words, not tokens, are the unit. A word that the tokenizer turns into no sub-token (a BOM, a zero-width
-space, a lone combining mark) is encoded as the unknown token, so every word has exactly one first
-sub-token. A sentence longer than `max_seq_length` is cut into windows of whole words that overlap by up
-to `doc_stride` tokens. Each word is read in one window, its home: the window where it has the most words
-on both sides (ties: the earlier one). Its label, its teacher outputs and its prediction sit on its first
-sub-token there, so every word gets exactly one prediction and counts once in the loss.
+Words, not tokens, are the unit, encoded as `speedy.word_pipeline.encode_words` does for the published
+pipeline: a word with no sub-token stands as the unknown token, and a long sentence is cut into windows of
+whole words, each word read in one window (its home). A word's label, its teacher outputs and its prediction
+sit on its first sub-token there, so every word gets exactly one prediction and counts once in the loss.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,34 +18,6 @@ from speedy.cache import WORDS, ColumnSpec
 from speedy.tasks.base import NO_WORD, Features, RecordError, Task, label_id
 
 IGNORED = -100  # the label of tokens that carry no word's label
-
-
-def word_windows(pieces: Sequence[int], budget: int, overlap: int) -> list[tuple[int, int]]:
-    """Word ranges [a, b) whose pieces fit in `budget` tokens; each next range starts on the last words of the
-    previous one that fit in `overlap` tokens. A word longer than the budget gets a range of its own."""
-    windows, start = [], 0
-    while True:
-        end, used = start, 0
-        while end < len(pieces) and (end == start or used + pieces[end] <= budget):
-            used += pieces[end]
-            end += 1
-        windows.append((start, end))
-        if end == len(pieces):
-            return windows
-        start, kept = end, 0
-        while start - 1 > windows[-1][0] and kept + pieces[start - 1] <= overlap:
-            start -= 1
-            kept += pieces[start]
-
-
-def home_windows(windows: list[tuple[int, int]], num_words: int) -> list[int]:
-    """Per word, the window where it has the most words on both sides (ties: the earlier window)."""
-    home, score = [0] * num_words, [-1] * num_words
-    for w, (start, end) in enumerate(windows):
-        for word in range(start, end):
-            if min(word - start, end - 1 - word) > score[word]:
-                home[word], score[word] = w, min(word - start, end - 1 - word)
-    return home
 
 
 class TokenClassification(Task):
@@ -74,31 +45,15 @@ class TokenClassification(Task):
     def featurize(self, examples, tokenizer):
         import datasets
 
-        from speedy.models import encodable_words
+        from speedy import word_pipeline
 
-        sentences, pieces = encodable_words(tokenizer, list(examples["words"]))
-        budget = self.settings.max_seq_length - tokenizer.num_special_tokens_to_add(pair=False)
-        texts, windows = [], []  # windows: (example, first word, the words read here)
-        for e, words in enumerate(sentences):
-            spans = word_windows(pieces[e], budget, self.settings.doc_stride)
-            home = home_windows(spans, len(words))
-            for w, (start, end) in enumerate(spans):
-                texts.append(words[start:end])
-                windows.append((e, start, {word for word in range(start, end) if home[word] == w}))
-        encoded = tokenizer(texts, is_split_into_words=True, truncation=True, max_length=self.settings.max_seq_length)
-        tags = list(examples["tags"]) if "tags" in examples.column_names else None
+        encoded, sentence_of, firsts = word_pipeline.encode_words(
+            tokenizer, list(examples["words"]), self.settings.max_seq_length, self.settings.doc_stride
+        )
         ids = list(examples["id"])
-        features = Features(inputs=None, example_ids=[ids[e] for e, _, _ in windows])  # type: ignore[arg-type]
-        labels = []
-        for f, (e, start, homed) in enumerate(windows):
-            firsts = [NO_WORD] * len(encoded.word_ids(f))
-            previous = None
-            for pos, word in enumerate(encoded.word_ids(f)):
-                if word is not None and word != previous and start + word in homed:
-                    firsts[pos] = start + word
-                previous = word
-            features.first_of_word.append(firsts)
-            labels.append([tags[e][w] if tags and w != NO_WORD else IGNORED for w in firsts])
+        tags = list(examples["tags"]) if "tags" in examples.column_names else None
+        labels = [[tags[s][w] if tags and w != NO_WORD else IGNORED for w in row] for s, row in zip(sentence_of, firsts)]
+        features = Features(inputs=None, example_ids=[ids[s] for s in sentence_of], first_of_word=firsts)  # type: ignore[arg-type]
         features.inputs = datasets.Dataset.from_dict({**{k: encoded[k] for k in encoded.keys()}, "labels": labels})
         return features
 
@@ -150,3 +105,26 @@ class TokenClassification(Task):
 
     def references(self, examples):
         return [[self.labels[t] for t in tags] for tags in examples["tags"]]
+
+    def save(self, model, tokenizer, out_dir):
+        """Save the model with its word-classification pipeline (the code, and config.json's entry and settings)."""
+        from speedy import word_pipeline
+
+        model.config.custom_pipelines = {word_pipeline.REMOTE_TASK: word_pipeline.CUSTOM_PIPELINE}
+        model.config.task_specific_params = {
+            word_pipeline.TASK: word_pipeline.pipeline_settings(self.settings.max_seq_length, self.settings.doc_stride)
+        }
+        super().save(model, tokenizer, out_dir)
+        shutil.copy(word_pipeline.__file__, out_dir)
+
+    def usage(self):
+        return (
+            "import speedy  # registers the word-classification pipeline with transformers\n"
+            "from transformers import pipeline\n\n"
+            'tag = pipeline("word-classification", model="<this folder>")  # one label per word, as the workflow\n'
+            'tag(["Ana", "vive", "en", "Lima", "."])\n\n'
+            "# without the speedy package: the same pipeline, from this folder's word_pipeline.py\n"
+            'tag = pipeline("speedy-word-classification", model="<this folder>", trust_remote_code=True)\n'
+            "# transformers' own token-classification pipeline also runs it, on sub-tokens of raw text\n"
+            'ner = pipeline("token-classification", model="<this folder>")'
+        )
