@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -194,3 +195,30 @@ def test_a_bad_tag_is_reported_at_its_line(tmp_path, name, column):
     path.write_text("\n".join(lines), encoding="utf-8")
     with pytest.raises(DataError, match=rf"bad.src:{number}: unknown label 'BAD-TAG'"):
         prepare(tmp_path / "out", name, path)
+
+
+@pytest.mark.parametrize("name", ["ancora", "tar"])
+def test_a_short_fine_tune_through_the_workflow_on_real_files(tmp_path, data_demo, name):
+    """prepare_data, then one training epoch and evaluation of a demo model on a real excerpt: AnCora's sentences
+    longer than the window (every word gets one prediction), TAR's question longer than its maximum length."""
+    from speedy.tasks import TaskSettings, make_task
+    from speedy.training import GridJob, Schedule, TrainSettings, run_grid_job
+
+    prepare(tmp_path / "data", name)
+    _, _, task_name, labels = SOURCES[name]
+    settings = TaskSettings(max_seq_length=64, doc_stride=16, max_question_length=16)
+    task = make_task(task_name, settings, labels or [])
+    job = GridJob(
+        dataset=name, model="albeto-tiny", source=data_demo["models"]["albeto-tiny"]["pretrained"], task=task,
+        settings=TrainSettings(seed=1, weight_decay=0.0, warmup_ratio=0.0, eval_batch_size=32, logging_steps=10),
+        schedule=Schedule(batch_size=16, learning_rate=1e-3, epochs=1),
+        splits={split: str(tmp_path / "data" / f"{split}.parquet") for split in SPLITS},
+    )  # fmt: skip
+    out = {what: str(tmp_path / what) for what in ("model", "metrics.json", "predictions.json")}
+    result = run_grid_job(job, out["model"], out["metrics.json"], out["predictions.json"])
+    assert math.isfinite(result["validation"]["loss"]) and math.isfinite(result["validation"]["selection_loss"])
+    test = json.loads(Path(out["predictions.json"]).read_text(encoding="utf-8"))["test"]
+    examples = read_split(tmp_path / "data" / "test.parquet")
+    assert list(test["predictions"]) == examples["id"]
+    if task_name == "token":
+        assert [len(test["predictions"][i]) for i in examples["id"]] == [len(words) for words in examples["words"]]

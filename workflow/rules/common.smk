@@ -21,6 +21,9 @@ except ConfigError as error:
 
 # Jobs import the `speedy` package from src/ also where it is not pip-installed (--sdm conda, cluster nodes).
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [f"{workflow.basedir}/src", os.environ.get("PYTHONPATH")]))
+# Caches that libraries would write under ~ or $TMPDIR stay in the working folder (Snakemake's own .snakemake/).
+for _variable, _folder in (("MPLCONFIGDIR", "matplotlib"), ("TORCHINDUCTOR_CACHE_DIR", "torchinductor"), ("TRITON_CACHE_DIR", "triton")):
+    os.environ.setdefault(_variable, os.path.abspath(f".snakemake/speedy/{_folder}"))
 CONDA_ENV = "../../envs/speedy.yaml"  # used with --sdm conda; pinned like requirements.lock
 
 RESULTS = config["results"]  # every output, log and benchmark of this config lives under this folder
