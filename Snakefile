@@ -19,6 +19,7 @@ include: "workflow/rules/demo.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/distill.smk"
+include: "workflow/rules/study.smk"
 include: "workflow/rules/bench.smk"
 include: "workflow/rules/tables.smk"
 
@@ -26,4 +27,5 @@ include: "workflow/rules/tables.smk"
 rule all:
     input:
         all_targets(),
+        study_targets(),
     default_target: True

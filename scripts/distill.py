@@ -3,8 +3,8 @@
 import torch
 
 from speedy.data import read_split
-from speedy.kd import KDSettings
 from speedy.logs import log_to
+from speedy.study import kd_settings
 from speedy.tasks import task_from_params
 from speedy.teacher import open_cache, read_teachers
 from speedy.training import GridJob, Schedule, TrainSettings, run_grid_job
@@ -27,6 +27,6 @@ with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the sc
         splits={split: smk.input[split] for split in ("train", "validation", "test")},
         grid={**grid, "teacher": teacher.model},
         teacher=cached,
-        kd=KDSettings(kd["alpha"], kd["temperature"], kd["loss"]),
+        kd=kd_settings(kd, *smk.input.study),  # the study's best.json when it is an input (settings_from: study)
     )
     run_grid_job(job, smk.output.model, smk.output.metrics, smk.output.predictions)

@@ -64,6 +64,7 @@ rule distill:
         teachers=out("teachers/{dataset}.json"),
         cache=lambda wildcards: teacher_cache(wildcards.dataset),
         model=lambda wildcards: model_input(wildcards.model),
+        study=lambda wildcards: study_best(wildcards.dataset, wildcards.model),  # empty unless settings_from: study
     output:
         metrics=grid_point("distill", DISTILL_SPACE.wildcard_pattern, "metrics.json"),
         predictions=grid_point("distill", DISTILL_SPACE.wildcard_pattern, "predictions.json"),
