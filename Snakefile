@@ -20,10 +20,12 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/distill.smk"
 include: "workflow/rules/bench.smk"
+include: "workflow/rules/export.smk"
 include: "workflow/rules/tables.smk"
 
 
 rule all:
     input:
         all_targets(),
+        export_targets(),
     default_target: True
