@@ -21,6 +21,7 @@ include: "workflow/rules/finetune.smk"
 include: "workflow/rules/distill.smk"
 include: "workflow/rules/study.smk"
 include: "workflow/rules/bench.smk"
+include: "workflow/rules/export.smk"
 include: "workflow/rules/tables.smk"
 
 
@@ -28,4 +29,5 @@ rule all:
     input:
         all_targets(),
         study_targets(),
+        export_targets(),
     default_target: True

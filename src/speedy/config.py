@@ -105,5 +105,15 @@ def check_references(config: Config) -> None:
         problems.append(f"distillation.timing.dataset: {timing['dataset']!r} is not under `datasets`")
     if timing["student"] not in student_names(students):
         problems.append(f"distillation.timing.student: {timing['student']!r} is not a student")
+    exported: set[tuple[str, str]] = set()
+    for n, entry in enumerate(config.get("export", [])):
+        if entry["dataset"] not in datasets:
+            problems.append(f"export[{n}].dataset: {entry['dataset']!r} is not under `datasets`")
+        for student in entry["students"]:
+            if student not in student_names(students):
+                problems.append(f"export[{n}].students: {student!r} is not a student")
+            elif (entry["dataset"], student) in exported:
+                problems.append(f"export[{n}]: {student!r} on {entry['dataset']!r} is listed twice")
+            exported.add((entry["dataset"], student))
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))

@@ -464,6 +464,38 @@ def figure2(frontier_table: pd.DataFrame, png: str | Path, pdf: str | Path) -> F
     return figure
 
 
+# ------------------------------------------------------------------ deployable students
+DEPLOY_COLUMNS = ["dataset", "model", "variant", "file", "metric", "test score", "Δ vs eager", "cpu ms", "speedup", "status"]
+DEPLOY_KEYS = ("dataset", "model", "metric", "main", "max_score_drop", "variants")
+
+
+def deploy_table(reports: Sequence[Record]) -> pd.DataFrame:
+    """Per exported student and variant (eager, onnx, int8): main test score, Δ against eager, CPU ms and whether it
+    ships (eager is the reference; an export more than `max_score_drop` points below eager is unfit)."""
+    rows = []
+    for number, report in enumerate(reports):
+        missing = [key for key in DEPLOY_KEYS if key not in report]
+        if missing:
+            raise ValueError(f"deploy report {number} ({report.get('dataset')}/{report.get('model')}) lacks key(s) {missing}")
+        for variant, result in report["variants"].items():
+            status = "reference" if variant == "eager" else "shipped" if result["fit"] else "unfit"
+            rows.append(
+                {
+                    "dataset": report["dataset"],
+                    "model": report["model"],
+                    "variant": variant,
+                    "file": result["file"],
+                    "metric": report["metric"],
+                    "test score": round(float(result["score"]), 2),
+                    "Δ vs eager": round(float(result["difference"]), 2),
+                    "cpu ms": round(float(result["latency"]["mean_ms"]), 3),
+                    "speedup": round(float(result["speedup"]), 2),
+                    "status": status,
+                }
+            )
+    return pd.DataFrame(rows, columns=DEPLOY_COLUMNS)
+
+
 # ------------------------------------------------------------------ entry point for scripts/make_table.py
 def _paths(value: str | Sequence[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
