@@ -12,8 +12,6 @@ import pytest
 from speedy.data import DataError, DatasetSpec, prepare_dataset, read_split
 from speedy.tasks.qa import CONTEXT_WORD
 
-from conftest import source_split
-
 FIXTURES = Path(__file__).parent / "fixtures" / "data"
 UPOS = "ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split()
 NER = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]

@@ -20,7 +20,7 @@ from speedy import sources
 from speedy.data import READERS, SCRIPT_REFUSAL, DataError
 from speedy.sources import HEAD_LINES, HubLister, check_sources
 
-from conftest import prepare, source_split
+from conftest import source_split
 
 ROOT = Path(__file__).parents[1]
 PAPER = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))

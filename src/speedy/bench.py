@@ -1,4 +1,4 @@
-"""Benchmarks: parameters and MACs (THOP), inference latency, GEMM throughput and optimized students.
+"""Benchmarks: parameters and MACs (THOP), inference latency and GEMM throughput (ONNX and int8: speedy.export).
 
 Every model is the task model (AutoModelForSequenceClassification with `bench.num_labels` labels) built
 from the `arch` block of its config entry with random weights from a fixed seed: parameter counts, MACs
@@ -11,9 +11,7 @@ import gc
 import logging
 import platform
 import statistics
-import tempfile
 import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,93 +257,4 @@ def speed_report(name: str, entry: Entry, device: str, shape: Shape, timing: Tim
         "gemm_flops": gemm_flops,
         "achieved_flops": achieved,
         "efficiency": achieved / gemm_flops,
-    }
-
-
-# ------------------------------------------------------------------ optimized inference (CPU)
-Runner = Callable[[], np.ndarray]
-
-
-def eager_runner(model: PreTrainedModel, inputs: Mapping[str, torch.Tensor]) -> Runner:
-    """Logits of a plain PyTorch forward pass, as numpy."""
-
-    def run() -> np.ndarray:
-        with torch.inference_mode():
-            return model(**inputs).logits.numpy()
-
-    return run
-
-
-def int8_runner(model: PreTrainedModel, inputs: Mapping[str, torch.Tensor]) -> Runner:
-    """Dynamic int8 quantization of every nn.Linear (fbgemm); torch 2.13 still ships it, deprecated."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated")
-        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor.* are deprecated")
-        quantized = torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
-    return eager_runner(quantized, inputs)
-
-
-def onnx_runner(model: PreTrainedModel, inputs: Mapping[str, torch.Tensor], threads: int, path: Path) -> Runner:
-    """ONNX Runtime (CPU, `threads` intra-op threads) on the model exported with the TorchScript exporter.
-
-    The dynamo exporter needs onnxscript, which the environment does not ship; the fixed input shape
-    needs no dynamic axes.
-    """
-    import onnxruntime
-
-    names = list(inputs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model, tuple(inputs[n] for n in names), str(path), dynamo=False, input_names=names, output_names=["logits"]
-        )
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    feeds = {n: inputs[n].numpy() for n in names}
-    return lambda: session.run(["logits"], feeds)[0]
-
-
-def optimized_runner(
-    method: str, model: PreTrainedModel, inputs: Mapping[str, torch.Tensor], threads: int, workdir: Path
-) -> Runner:
-    """The runner of one `bench.optimized` method (onnx or int8)."""
-    if method == "int8":
-        return int8_runner(model, inputs)
-    return onnx_runner(model, inputs, threads, workdir / "model.onnx")
-
-
-def optimized_report(name: str, entry: Entry, shape: Shape, timing: Timing, methods: Sequence[str]) -> dict[str, Any]:
-    """Eager CPU latency of a student and, per optimized method (onnx, int8), its speedup and max |logit difference|."""
-    target = torch.device("cpu")
-    set_threads(timing.threads)
-    model = build_task_model(entry, shape.num_labels)
-    inputs = dummy_inputs(model.config, shape.batch_size, shape.seq_length)
-
-    def measure(run: Runner) -> tuple[dict[str, Any], np.ndarray]:
-        seconds = time_runs(run, target, timing.warmup_runs, timing.timed_runs)
-        return summarize(seconds, timing.outlier_threshold), run()
-
-    eager, reference = measure(eager_runner(model, inputs))
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for method in methods:
-            summary, output = measure(optimized_runner(method, model, inputs, timing.threads, Path(tmp)))
-            results[method] = {
-                **summary,
-                "speedup": eager["mean_ms"] / summary["mean_ms"],
-                "max_abs_diff": float(np.max(np.abs(output - reference))),
-            }
-            log.info("%s %s: %.2f ms, speedup %.2f", name, method, summary["mean_ms"], results[method]["speedup"])
-    return {
-        "model": name,
-        "device": "cpu",
-        "batch_size": shape.batch_size,
-        "seq_length": shape.seq_length,
-        "threshold": timing.outlier_threshold,
-        **hardware(target, timing.threads),
-        "eager": eager,
-        "max_abs_logit": float(np.max(np.abs(reference))),
-        "methods": results,
     }

@@ -1,4 +1,4 @@
-# Benchmarks: parameters and MACs, GEMM throughput, inference speed, optimized students (speedy.bench).
+# Benchmarks: parameters and MACs, GEMM throughput and inference speed (speedy.bench).
 # Models are built from their `arch` with random weights, so no rule here needs the trained models.
 
 BENCH = config["bench"]
@@ -77,27 +77,3 @@ rule bench_speed:
         CONDA_ENV
     script:
         "../../scripts/bench_speed.py"
-
-
-rule bench_optimized:
-    output:
-        out("bench/optimized/{model}.json"),
-    params:
-        entry=lambda wildcards: entry_of(wildcards.model),
-        shape=SHAPE,
-        timing=TIMING_RUNS,
-        methods=BENCH["optimized"],
-    log:
-        out("logs/bench/optimized/{model}.log"),
-    benchmark:
-        out("benchmarks/bench/optimized/{model}.tsv")
-    wildcard_constraints:
-        model=_alternatives(STUDENTS),
-    threads: BENCH["threads"]
-    resources:
-        mem_mb=mem_mb(4000),
-        runtime=lambda wildcards, attempt: 120 * attempt,
-    conda:
-        CONDA_ENV
-    script:
-        "../../scripts/bench_optimized.py"

@@ -176,8 +176,7 @@ def mem_mb(base):
 
 
 def all_targets():
-    """Everything the paper reports (Tables 1-8, Figure 1), plus the optimized-inference benchmark of the students."""
+    """Everything the paper reports: Tables 1-8 and Figure 1."""
     tables = [out(f"tables/table{n}.{ext}") for n in range(1, 9) for ext in ("csv", "md")]
     figure = [out("figures/figure1.png"), out("figures/figure1.pdf")]
-    optimized = [out(f"bench/optimized/{m}.json") for m in STUDENTS] if config["bench"]["optimized"] else []
-    return tables + figure + optimized
+    return tables + figure
