@@ -434,6 +434,7 @@ def test_figure2_draws_the_frontier_and_labels_every_point(tmp_path):
     assert list(step.get_xdata()) == [1.0, 6.0, 18.0] and list(step.get_ydata()) == [83.1, 60.0, 62.0]
     assert step.get_drawstyle() == "steps-pre"  # between two frontier points the score is the faster one's
     assert axes.get_xscale() == "log"
+    assert figure.legends and axes.get_legend() is None  # below the axes, where it hides no point
     assert (tmp_path / "f" / "figure2.png").read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "f" / "figure2.pdf").read_bytes().startswith(b"%PDF")
 

@@ -484,7 +484,7 @@ def figure2(frontier_table: pd.DataFrame, png: str | Path, pdf: str | Path) -> F
     axes.step(front["speedup"], front["global score"], where="pre", color="grey", ls="--", label="Pareto frontier")
     axes.set(xscale="log", xlabel="speedup over the reference (MACs)", ylabel="global score")
     axes.grid(True, which="major", alpha=0.3)
-    axes.legend(loc="lower left")
+    figure.legend(loc="outside lower center", ncols=3)  # outside the axes: it can hide no point or label
     ordered = points.sort_values("global score", ascending=False)  # stack from the top down
     labels = [f"{model} ({method})" for model, method in zip(ordered["model"], ordered["method"])]
     _label_points(axes, list(zip(ordered["speedup"], ordered["global score"])), labels)
