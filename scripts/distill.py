@@ -1,4 +1,8 @@
-"""Distil the cached teacher into one student on one dataset at one KD grid point (rule distill)."""
+"""Distil the cached teacher(s) into one student on one dataset at one KD grid point (rule distill).
+
+With several teachers (`params.teachers["count"]` > 1), their cached outputs are combined per example at the
+KD temperature (speedy.kd.combine_rows).
+"""
 
 import torch
 
@@ -6,17 +10,19 @@ from speedy.data import read_split
 from speedy.logs import log_to
 from speedy.study import kd_settings
 from speedy.tasks import task_from_params
-from speedy.teacher import open_cache, read_teachers
+from speedy.teacher import open_caches, read_teachers
 from speedy.training import GridJob, Schedule, TrainSettings, run_grid_job
 
 with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the script directive
     smk = snakemake  # noqa: F821
     torch.set_num_threads(smk.threads)
-    teacher = read_teachers(smk.input.teachers)[0]
+    combine, kd = smk.params.teachers, smk.params.kd
+    teachers = read_teachers(smk.input.teachers)[: combine["count"]]
     task = task_from_params(smk.params.task)
-    cached = open_cache(teacher, task, smk.input.cache, smk.input.train, read_split(smk.input.train))
-    kd = smk.params.kd
+    weighting = combine.get("weights", "equal")
+    cached = open_caches(teachers, task, list(smk.input.caches), smk.input.train, read_split(smk.input.train), kd["temperature"], weighting)
     grid = {"batch_size": int(smk.wildcards.batch_size), "learning_rate": float(smk.wildcards.learning_rate)}
+    taught = {"teacher": " + ".join(t.model for t in teachers)} | ({"teacher_weights": weighting} if len(teachers) > 1 else {})
     job = GridJob(
         dataset=smk.wildcards.dataset,
         model=smk.wildcards.model,
@@ -25,7 +31,7 @@ with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the sc
         settings=TrainSettings(**smk.params.train),
         schedule=Schedule(grid["batch_size"], grid["learning_rate"], kd["max_epochs"], patience=kd["patience"]),
         splits={split: smk.input[split] for split in ("train", "validation", "test")},
-        grid={**grid, "teacher": teacher.model},
+        grid={**grid, **taught},
         teacher=cached,
         kd=kd_settings(kd, *smk.input.study),  # the study's best.json when it is an input (settings_from: study)
     )

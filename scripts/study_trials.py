@@ -11,7 +11,7 @@ from speedy.logs import log_to
 from speedy.study import StudySettings, log_to_root, run_job
 from speedy.study_trial import DistillationObjective
 from speedy.tasks import task_from_params
-from speedy.teacher import open_cache, read_teachers
+from speedy.teacher import open_caches, read_teachers
 from speedy.training import GridJob, Schedule, TrainSettings
 
 with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the script directive
@@ -29,7 +29,7 @@ with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the sc
         settings=TrainSettings(**smk.params.train),
         schedule=Schedule(settings.batch_size, settings.learning_rate, settings.epochs),
         splits={split: smk.input[split] for split in ("train", "validation")},
-        teacher=open_cache(teacher, task, smk.input.cache, smk.input.train, read_split(smk.input.train)),
+        teacher=open_caches([teacher], task, smk.input.cache, smk.input.train, read_split(smk.input.train)),
     )
     job = int(smk.wildcards.job)
     trials = run_job(settings, job, DistillationObjective(template))

@@ -81,9 +81,13 @@ def test_planning_refuses_what_would_fail_in_a_job():
     config["datasets"]["ner"]["splits"]["train"]["format"] = "squad_json"
     config["students"]["layers"] = [10]
     config["max_seq_length"], config["doc_stride"], config["qa"]["max_question_length"] = 64, 32, 32
+    config["distillation"]["teachers"] = 9
+    config["study"]["student"] = "beto-cased"
     with pytest.raises(ConfigError) as error:
         check_references(config)
     message = str(error.value)
     assert "datasets.ner.splits.train.format: 'squad_json' holds no token data" in message
     assert "students.layers: 10 is more than the 4 layers of 'albeto-base'" in message
     assert "max_seq_length 64, doc_stride 32 and qa.max_question_length 32 leave no context" in message
+    assert "distillation.teachers: 9 teachers, but only 5 candidates" in message
+    assert "study.student: 'beto-cased' is not a student" in message

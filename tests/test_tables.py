@@ -14,9 +14,9 @@ from snakemake.iocontainers import InputFiles, Log, Namedlist, OutputFiles
 from speedy import bench
 from speedy.config import model_entry, student_names
 from speedy.tables import (
-    DEMO_NOTE,
     Layout,
     FIGURE_KEYS,
+    FRONTIER_COLUMNS,
     budget_table,
     build_table,
     figure1,
@@ -24,8 +24,10 @@ from speedy.tables import (
     frontier,
     load_paper,
     load_scores,
+    multi_teacher,
     paper_vs_run,
     pareto_mask,
+    read_frontier,
     run_figures,
     table1,
     table2,
@@ -247,17 +249,18 @@ def test_make_table_and_figure_scripts(tmp_path):
     inputs = {"finetuned": score_files(tmp_path, FINETUNED), "distilled": score_files(tmp_path, DISTILLED)}
     outputs = {"csv": str(tmp_path / "table7.csv"), "md": str(tmp_path / "table7.md")}
     layout = ablation("qa")
-    params = {"datasets": layout.datasets, "candidates": layout.candidates, "students": layout.students}
+    params = {"datasets": layout.datasets, "candidates": layout.candidates, "students": layout.students, "options": {}}
     run_script(tmp_path, "make_table", {"table": "table7"}, params, inputs, outputs)
     assert pd.read_csv(outputs["csv"]).loc[0, "mlqa KD"] == "50.00 / 38.80"
     MACS.to_csv(tmp_path / "macs.csv", index=False)
     figures = {"png": str(tmp_path / "figure1.png"), "pdf": str(tmp_path / "figure1.pdf")}
-    run_script(tmp_path, "make_figure", {}, {}, {"macs": str(tmp_path / "macs.csv")}, figures)
+    run_script(tmp_path, "make_figure", {"figure": "figure1"}, {}, {"macs": str(tmp_path / "macs.csv")}, figures)
     assert Path(figures["png"]).stat().st_size > 0 and Path(figures["pdf"]).stat().st_size > 0
 
 
 # ------------------------------------------------------------------ the paper's numbers and paper_vs_run
 PAPER_CONFIG = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+DEMO_NOTE = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text(encoding="utf-8"))["paper_vs_run_note"]
 SPEED = [
     {"model": "beto", "device": "cpu", "mean_ms": 250.0, "sd_ms": 5.0, "inferences_per_s": 4.0},
     {"model": "tiny", "device": "cpu", "mean_ms": 20.0, "sd_ms": 1.0, "inferences_per_s": 50.0},
@@ -431,5 +434,79 @@ def test_figure2_draws_the_frontier_and_labels_every_point(tmp_path):
     assert list(step.get_xdata()) == [1.0, 6.0, 18.0] and list(step.get_ydata()) == [83.1, 60.0, 62.0]
     assert step.get_drawstyle() == "steps-pre"  # between two frontier points the score is the faster one's
     assert axes.get_xscale() == "log"
+    assert figure.legends and axes.get_legend() is None  # below the axes, where it hides no point
     assert (tmp_path / "f" / "figure2.png").read_bytes().startswith(b"\x89PNG")
     assert (tmp_path / "f" / "figure2.pdf").read_bytes().startswith(b"%PDF")
+
+
+# ------------------------------------------------------------------ multi-teacher distillation
+MULTI = [
+    score("distilled-k2", "xnli", "tiny", 67.5),
+    score("distilled-k2", "mlqa", "tiny", 48.0),
+    score("distilled-k2", "xnli", "base-2", 66.0),
+    score("distilled-k2", "ner", "base-2", 60.0),  # no one-teacher score to compare with
+]
+
+
+def test_multi_teacher_puts_one_and_k_teachers_side_by_side():
+    table = multi_teacher(DISTILLED, MULTI, LAYOUT, 2)
+    assert list(table.columns) == ["dataset", "model", "1 teacher", "2 teachers", "Δ"]
+    assert list(zip(table["dataset"], table["model"])) == [(d, m) for d in LAYOUT.datasets for m in LAYOUT.students]
+    rows = table.set_index(["dataset", "model"])
+    assert rows.loc[("xnli", "tiny")].tolist() == [65.0, 67.5, 2.5]
+    assert rows.loc[("xnli", "base-2")].tolist() == [66.25, 66.0, -0.25]
+    assert rows.loc[("mlqa", "tiny")].tolist() == ["50.00 / 38.80", "48.00 / 36.80", -2.0]  # Δ on F1
+    assert rows.loc[("ner", "tiny"), "2 teachers"] is None and pd.isna(rows.loc[("ner", "tiny"), "Δ"])
+    assert rows.loc[("ner", "base-2"), "1 teacher"] is None and pd.isna(rows.loc[("ner", "base-2"), "Δ"])
+    with pytest.raises(ValueError, match="2-teacher scores: two entries"):
+        multi_teacher(DISTILLED, MULTI + MULTI[:1], LAYOUT, 2)
+
+
+# ------------------------------------------------------------------ the new tables from the rule's files
+def test_frontier_budget_paper_vs_run_and_multi_teacher_from_files(tmp_path):
+    MACS.to_csv(tmp_path / "macs.csv", index=False)
+    measured = {
+        "macs": str(tmp_path / "macs.csv"),
+        "speed": [write_json(tmp_path / "speed" / f"{s['model']}_{s['device']}.json", s) for s in SPEED],
+    }
+    scores = {"finetuned": score_files(tmp_path, FINETUNED), "distilled": score_files(tmp_path, DISTILLED)}
+    table = build_table("frontier", scores | measured, LAYOUT, {"reference": "beto"})
+    pd.testing.assert_frame_equal(table, frontier(FINETUNED, DISTILLED, MACS, SPEED, LAYOUT, "beto"))
+    write_table(table, tmp_path / "frontier.csv", tmp_path / "frontier.md")
+    pd.testing.assert_frame_equal(read_frontier(tmp_path / "frontier.csv"), table, check_dtype=False)
+
+    budgets = build_table("budget", {"frontier": str(tmp_path / "frontier.csv")}, LAYOUT, {"budgets_ms": [25, 300]})
+    assert budgets["model"].tolist() == ["tiny", "beto"] and budgets["budget (ms)"].tolist() == [25.0, 300.0]
+
+    kd_cache = write_json(tmp_path / "kd_cache.json", KD_CACHE)
+    inputs = scores | measured | {"kd_cache": kd_cache, "paper": [str(p) for p in PAPER]}
+    compared = build_table("paper_vs_run", inputs, LAYOUT, {"note": DEMO_NOTE})
+    assert len(compared) == len(load_paper(PAPER)) and set(compared["note"]) == {DEMO_NOTE}
+    assert compared["run"].isna().all()  # the paper's model names are not this layout's
+
+    multi = {"distilled": scores["distilled"], "multi": score_files(tmp_path, MULTI)}
+    assert build_table("multi_teacher", multi, LAYOUT, {"teachers": 2}).equals(multi_teacher(DISTILLED, MULTI, LAYOUT, 2))
+
+
+def test_read_frontier_refuses_another_table(tmp_path):
+    pd.DataFrame({"model": ["beto"], "global score": [80.0]}).to_csv(tmp_path / "frontier.csv", index=False)
+    with pytest.raises(ValueError, match=r"frontier.csv: columns \['model', 'global score'\], expected"):
+        read_frontier(tmp_path / "frontier.csv")
+
+
+def test_make_figure_script_draws_figure2_from_the_frontier_table(tmp_path):
+    table = frontier(FINETUNED, DISTILLED, MACS, SPEED, LAYOUT, "beto")
+    write_table(table, tmp_path / "frontier.csv", tmp_path / "frontier.md")
+    figures = {"png": str(tmp_path / "figure2.png"), "pdf": str(tmp_path / "figure2.pdf")}
+    run_script(tmp_path, "make_figure", {"figure": "figure2"}, {}, {"frontier": str(tmp_path / "frontier.csv")}, figures)
+    assert Path(figures["png"]).read_bytes().startswith(b"\x89PNG") and Path(figures["pdf"]).read_bytes().startswith(b"%PDF")
+
+
+def test_every_caption_fills_in_from_the_config():
+    fields = {**PAPER_CONFIG["bench"], "teachers": 2, "teacher_weights": "loss"}
+    for name in ("table1", "table2", "table3", "table4", "table8", "frontier", "budget", "paper_vs_run",
+                 "multi_teacher", "figure1", "figure2"):  # fmt: skip
+        text = (ROOT / "workflow" / "report" / f"{name}.rst").read_text(encoding="utf-8").format_map(fields)
+        assert text.startswith("**") and "{" not in text, name
+    budget = (ROOT / "workflow" / "report" / "budget.rst").read_text(encoding="utf-8").format_map(fields)
+    assert "batch 1 × 512 tokens" in budget

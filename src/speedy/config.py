@@ -100,6 +100,16 @@ def check_references(config: Config) -> None:
                 problems.append(f"datasets.{d}.splits.{split}.format: {spec['format']!r} holds no {task.name} data")
     if config["bench"]["reference"] not in models:
         problems.append(f"bench.reference: {config['bench']['reference']!r} is not under `models`")
+    distillation, study = config["distillation"], config.get("study")
+    if distillation.get("teachers", 1) > len(config["candidates"]):
+        problems.append(f"distillation.teachers: {distillation['teachers']} teachers, but only {len(config['candidates'])} candidates")
+    if study:
+        if study["dataset"] not in datasets:
+            problems.append(f"study.dataset: {study['dataset']!r} is not under `datasets`")
+        if study["student"] not in student_names(students):
+            problems.append(f"study.student: {study['student']!r} is not a student")
+    elif distillation.get("settings_from") == "study":
+        problems.append("distillation.settings_from: `study` needs a `study` block in the config")
     timing = config["distillation"]["timing"]
     if timing["dataset"] not in datasets:
         problems.append(f"distillation.timing.dataset: {timing['dataset']!r} is not under `datasets`")

@@ -15,7 +15,7 @@ GridRun = tuple[str, str, str]  # metrics.json, predictions.json and model folde
 
 def model_card(scores: dict[str, Any], base: str, usage: str) -> str:
     """A model card (README.md) stating the dataset, the grid point, the scores and how to run the model."""
-    how = f"distilled from the cached teacher {scores['grid']['teacher']}" if scores["kind"] == "distilled" else "fine-tuned"
+    how = f"distilled from the cached teacher(s) {scores['grid']['teacher']}" if scores["kind"].startswith("distilled") else "fine-tuned"
     grid = ", ".join(f"{k}={v}" for k, v in scores["grid"].items())
     keys = sorted(set(scores["validation"]) | set(scores["test"]))
     lines = [

@@ -1,4 +1,6 @@
-"""The paper's Tables 1-8 and Figure 1, built from the workflow's score, teacher and benchmark files."""
+"""The paper's Tables 1-8 and Figure 1, and the tables and figure beyond it (multi-teacher distillation, the
+speed/quality frontier and Figure 2, the best model per latency budget, the paper against this run), built
+from the workflow's score, teacher and benchmark files."""
 
 from __future__ import annotations
 
@@ -183,6 +185,27 @@ def table_ablation(finetuned: Sequence[Record], distilled: Sequence[Record], lay
     return pd.DataFrame(rows, columns=columns)
 
 
+def multi_teacher(distilled: Sequence[Record], multi: Sequence[Record], layout: Layout, teachers: int) -> pd.DataFrame:
+    """Per dataset and student: the test score distilled from one teacher and from `teachers`, and Δ = k − 1 (main metric)."""
+    one, many = _index(distilled, "distilled"), _index(multi, f"{teachers}-teacher")
+    k_teachers = f"{teachers} teachers"
+    rows = []
+    for d in layout.datasets:
+        for model in layout.students:
+            single, several = one.get((d, model)), many.get((d, model))
+            both = single is not None and several is not None
+            rows.append(
+                {
+                    "dataset": d,
+                    "model": model,
+                    "1 teacher": score_cell(single),
+                    k_teachers: score_cell(several),
+                    "Δ": round(main_score(several) - main_score(single), 2) if both else None,
+                }
+            )
+    return pd.DataFrame(rows, columns=["dataset", "model", "1 teacher", k_teachers, "Δ"])
+
+
 def _runs(kd_cache: Record, key: str) -> list[float]:
     values = kd_cache.get(key)
     if not isinstance(values, list) or len(values) < 2:
@@ -239,7 +262,6 @@ def figure1(macs: pd.DataFrame, png: str | Path, pdf: str | Path) -> Figure:
 
 # ------------------------------------------------------------------ paper against run
 FIGURE_KEYS = ["table", "model", "method", "dataset", "metric"]
-DEMO_NOTE = "the demo's data and models are synthetic: differences are not meaningful"
 
 
 def load_paper(paths: Sequence[str | Path]) -> pd.DataFrame:
@@ -392,6 +414,14 @@ def frontier(
 BUDGET_COLUMNS = ["model", "method", "global score", "cpu ms", "speedup"]
 
 
+def read_frontier(path: str | Path) -> pd.DataFrame:
+    """results/tables/frontier.csv read back, checked to have the frontier's columns."""
+    table = pd.read_csv(path)
+    if list(table.columns) != FRONTIER_COLUMNS or not pd.api.types.is_bool_dtype(table["pareto"]):
+        raise ValueError(f"{path}: columns {list(table.columns)}, expected {FRONTIER_COLUMNS} with pareto True/False")
+    return table
+
+
 def budget_table(frontier_table: pd.DataFrame, budgets_ms: Sequence[float]) -> pd.DataFrame:
     """Per CPU latency budget, the best-scoring model whose measured latency meets it (faster on a tie, else empty)."""
     scored = frontier_table[frontier_table["global score"].notna() & frontier_table["cpu ms"].notna()]
@@ -454,7 +484,7 @@ def figure2(frontier_table: pd.DataFrame, png: str | Path, pdf: str | Path) -> F
     axes.step(front["speedup"], front["global score"], where="pre", color="grey", ls="--", label="Pareto frontier")
     axes.set(xscale="log", xlabel="speedup over the reference (MACs)", ylabel="global score")
     axes.grid(True, which="major", alpha=0.3)
-    axes.legend(loc="lower left")
+    figure.legend(loc="outside lower center", ncols=3)  # outside the axes: it can hide no point or label
     ordered = points.sort_values("global score", ascending=False)  # stack from the top down
     labels = [f"{model} ({method})" for model, method in zip(ordered["model"], ordered["method"])]
     _label_points(axes, list(zip(ordered["speedup"], ordered["global score"])), labels)
@@ -501,17 +531,40 @@ def _paths(value: str | Sequence[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def build_table(name: str, inputs: Mapping[str, Any], layout: Layout) -> pd.DataFrame:
-    """Table `name` from the named inputs of its rule: table1 .. table4, table8, or an FT-against-KD table."""
+def build_table(name: str, inputs: Mapping[str, Any], layout: Layout, options: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Table `name` from the named inputs of its rule and its options (config values): table1 .. table4, table8,
+    an FT-against-KD table, multi_teacher (option teachers), frontier (reference), budget (budgets_ms) or
+    paper_vs_run (note)."""
+    options = options or {}
     if name == "table1":
         return table1([read_json(p) for p in _paths(inputs["speed"])])
     if name == "table4":
         return table4([read_json(p) for p in _paths(inputs["teachers"])])
     if name == "table8":
         return table8(read_json(inputs["kd_cache"]))
-    finetuned, distilled = load_scores(_paths(inputs["finetuned"])), load_scores(_paths(inputs["distilled"]))
+    if name == "budget":
+        return budget_table(read_frontier(inputs["frontier"]), options["budgets_ms"])
+    distilled = load_scores(_paths(inputs["distilled"]))
+    if name == "multi_teacher":
+        return multi_teacher(distilled, load_scores(_paths(inputs["multi"])), layout, options["teachers"])
+    finetuned = load_scores(_paths(inputs["finetuned"]))
     if name == "table2":
         return table2(finetuned, distilled, layout)
     if name == "table3":
         return table3(load_macs(inputs["macs"]), finetuned, distilled, layout)
+    if name in ("frontier", "paper_vs_run"):
+        macs, speed = load_macs(inputs["macs"]), [read_json(p) for p in _paths(inputs["speed"])]
+        if name == "frontier":
+            return frontier(finetuned, distilled, macs, speed, layout, options["reference"])
+        run = run_figures(finetuned, distilled, macs, speed, read_json(inputs["kd_cache"]), layout)
+        return paper_vs_run(load_paper(_paths(inputs["paper"])), run, options["note"])
     return table_ablation(finetuned, distilled, layout)
+
+
+def draw_figure(name: str, inputs: Mapping[str, Any], png: str | Path, pdf: str | Path) -> Figure:
+    """Figure `name` from the named inputs of its rule: figure1 (macs) or figure2 (frontier)."""
+    if name == "figure1":
+        return figure1(load_macs(inputs["macs"]), png, pdf)
+    if name == "figure2":
+        return figure2(read_frontier(inputs["frontier"]), png, pdf)
+    raise ValueError(f"unknown figure {name!r}; expected figure1 or figure2")

@@ -2,7 +2,8 @@
 
 `results/teachers/{dataset}.json` ranks every fine-tuned candidate by its selection loss and keeps the best
 `count` as teachers, each with the SHA-256 of its weights and tokenizer files: the cache key is computed
-from them once, and no distillation job reads or hashes a candidate's folder.
+from them once, and no distillation job reads or hashes a candidate's folder. Each teacher has its own
+cache; a distillation from k teachers joins their rows per example id and combines them (speedy.kd).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from speedy.cache import read_cache, write_cache
-from speedy.kd import CachedTeacher
+from speedy.kd import CachedTeacher, combine_rows, teacher_weights
 from speedy.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ def _folder_hashes(folder: Path) -> tuple[str, str]:
 def select_teachers(dataset: str, score_files: Sequence[str], model_dirs: Sequence[str], count: int, out: str) -> dict[str, Any]:
     """Rank the published candidates of a dataset by selection loss and write the best `count` as its teachers."""
     scores = [json.loads(Path(path).read_text()) for path in score_files]
+    if not 1 <= count <= len(scores):
+        raise ValueError(f"{dataset}: cannot select {count} teacher(s) from {len(scores)} candidate(s); lower distillation.teachers")
     order = sorted(range(len(scores)), key=lambda i: scores[i]["validation"]["selection_loss"])
     teachers = []
     for i in order[:count]:
@@ -109,9 +112,27 @@ def build_cache(teacher: Teacher, task: Task, train_file: str, batch_size: int, 
     write_cache(out, list(examples["id"]), rows, cache_key(teacher, train_file, task), task.teacher_columns())
 
 
-def open_cache(teacher: Teacher, task: Task, cache_file: str, train_file: str, examples) -> CachedTeacher:
-    """The teacher's outputs for the training examples, refused unless the cache was made for this teacher, data
-    and settings, and every row checks out (see speedy.cache)."""
-    key = cache_key(teacher, train_file, task)
-    rows = read_cache(cache_file, key, list(examples["id"]), task.teacher_columns(), task.word_counts(examples))
-    return CachedTeacher(rows)
+def open_caches(
+    teachers: Sequence[Teacher],
+    task: Task,
+    cache_files: Sequence[str],
+    train_file: str,
+    examples,
+    temperature: float = 1.0,
+    weighting: str = "equal",
+) -> CachedTeacher:
+    """The teachers' outputs for the training examples: one teacher's rows as cached, or k teachers' rows joined
+    per example id and combined at the KD temperature (speedy.kd.combine_rows, weights by `weighting`).
+
+    Each cache is refused unless it was made for its teacher, this data and these settings, and every row
+    checks out (see speedy.cache).
+    """
+    if len(teachers) != len(cache_files) or not teachers:
+        raise ValueError(f"{len(teachers)} teacher(s) for {len(cache_files)} cache file(s) {list(cache_files)}")
+    ids, columns, words = list(examples["id"]), task.teacher_columns(), task.word_counts(examples)
+    caches = [read_cache(path, cache_key(t, train_file, task), ids, columns, words) for t, path in zip(teachers, cache_files)]
+    if len(caches) == 1:
+        return CachedTeacher(caches[0])
+    weights = teacher_weights([t.selection_loss for t in teachers], weighting)
+    log.info("combining teachers %s with weights %s at T=%g", [t.model for t in teachers], weights.round(4).tolist(), temperature)
+    return CachedTeacher({i: combine_rows([cache[i] for cache in caches], columns, weights, temperature) for i in ids})

@@ -34,6 +34,8 @@ STUDENTS = student_names(config["students"])
 CUT_STUDENTS = cut_students(config["students"])
 BENCH_MODELS = list(dict.fromkeys(CANDIDATES + STUDENTS))
 DEVICES = list(config["bench"]["devices"])
+TEACHERS = config["distillation"]["teachers"]  # k: the k best candidates of a dataset also teach its students together
+DISTILLED = {"distilled": 1} | ({f"distilled-k{TEACHERS}": TEACHERS} if TEACHERS > 1 else {})  # published kind -> teachers
 
 
 def out(path):
@@ -50,7 +52,7 @@ wildcard_constraints:
     dataset=_alternatives(DATASETS),
     model=_alternatives(list(config["models"]) + STUDENTS),
     split="train|validation|test",
-    kind="finetuned|distilled",
+    kind=_alternatives(["finetuned", *DISTILLED]),
     device="cpu|cuda",
     batch_size=r"\d+",
     epochs=r"\d+",
@@ -117,17 +119,22 @@ DISTILL_SPACE = _paramspace(
 )
 
 
+def distill_stage(kind):
+    """The grid of a distilled kind: distill (one teacher, the paper's) or distill-k{k} (k teachers)."""
+    return "distill" if DISTILLED[kind] == 1 else f"distill-k{DISTILLED[kind]}"
+
+
 def grid_stage(kind, model):
-    """Which grid a published model comes from: finetune (candidates), ablation (students) or distill."""
-    if kind == "distilled":
-        return "distill"
+    """Which grid a published model comes from: finetune (candidates), ablation (students) or a distill grid."""
+    if kind in DISTILLED:
+        return distill_stage(kind)
     return "finetune" if model in CANDIDATES else "ablation"
 
 
 def grid_runs(wildcards, what):
     """The `metrics.json`, `predictions.json` or `model` of every grid point behind a published model."""
     stage = grid_stage(wildcards.kind, wildcards.model)
-    space = DISTILL_SPACE if wildcards.kind == "distilled" else FINETUNE_SPACES[wildcards.model]
+    space = DISTILL_SPACE if wildcards.kind in DISTILLED else FINETUNE_SPACES[wildcards.model]
     return [out(f"grid/{stage}/{wildcards.dataset}/{wildcards.model}/{point}/{what}") for point in space.instance_patterns]
 
 
@@ -176,7 +183,7 @@ def mem_mb(base):
 
 
 def all_targets():
-    """Everything the paper reports: Tables 1-8 and Figure 1."""
-    tables = [out(f"tables/table{n}.{ext}") for n in range(1, 9) for ext in ("csv", "md")]
-    figure = [out("figures/figure1.png"), out("figures/figure1.pdf")]
+    """Every table and figure (tables.smk: the paper's and ours)."""
+    tables = [out(f"tables/{table}.{ext}") for table in TABLES for ext in ("csv", "md")]
+    figure = [out(f"figures/{name}.{ext}") for name in FIGURES for ext in ("png", "pdf")]
     return tables + figure

@@ -1,4 +1,6 @@
-# Stage 2: students, the Parquet teacher cache, the distillation grid, the FT ablation and the cache timing.
+# Stage 2: students, the Parquet teacher cache, the distillation grids, the FT ablation and the cache timing.
+
+DISTILL_STAGES = {distill_stage(kind): count for kind, count in DISTILLED.items()}  # grid -> teachers
 
 
 def teacher_folders(dataset):
@@ -6,9 +8,15 @@ def teacher_folders(dataset):
     return [out(f"models/finetuned/{dataset}/{m}") for m in CANDIDATES]
 
 
-def teacher_cache(dataset):
-    """The cache of a dataset's selected teacher."""
-    return out(f"cache/{dataset}/teacher1.parquet")
+def teacher_caches(dataset, count):
+    """The caches of a dataset's `count` best teachers, one per teacher."""
+    return [out(f"cache/{dataset}/teacher{rank}.parquet") for rank in range(1, count + 1)]
+
+
+def teacher_params(stage):
+    """How a distill grid combines its teachers: their count and, for several, their weighting."""
+    count = DISTILL_STAGES[stage]
+    return {"count": count} if count == 1 else {"count": count, "weights": config["distillation"]["teacher_weights"]}
 
 
 rule make_student:
@@ -62,22 +70,25 @@ rule distill:
     input:
         unpack(lambda wildcards: prepared_splits(wildcards.dataset)),
         teachers=out("teachers/{dataset}.json"),
-        cache=lambda wildcards: teacher_cache(wildcards.dataset),
+        caches=lambda wildcards: teacher_caches(wildcards.dataset, DISTILL_STAGES[wildcards.stage]),
         model=lambda wildcards: model_input(wildcards.model),
         study=lambda wildcards: study_best(wildcards.dataset, wildcards.model),  # empty unless settings_from: study
     output:
-        metrics=grid_point("distill", DISTILL_SPACE.wildcard_pattern, "metrics.json"),
-        predictions=grid_point("distill", DISTILL_SPACE.wildcard_pattern, "predictions.json"),
-        model=temp(directory(grid_point("distill", DISTILL_SPACE.wildcard_pattern, "model"))),
+        metrics=grid_point("{stage}", DISTILL_SPACE.wildcard_pattern, "metrics.json"),
+        predictions=grid_point("{stage}", DISTILL_SPACE.wildcard_pattern, "predictions.json"),
+        model=temp(directory(grid_point("{stage}", DISTILL_SPACE.wildcard_pattern, "model"))),
     params:
         source=lambda wildcards: model_source(wildcards.model),
         task=lambda wildcards: task_params(wildcards.dataset),
         train=train_params(),
         kd=kd_params(),
+        teachers=lambda wildcards: teacher_params(wildcards.stage),
     log:
-        grid_log("distill", DISTILL_SPACE.wildcard_pattern, "logs"),
+        grid_log("{stage}", DISTILL_SPACE.wildcard_pattern, "logs"),
     benchmark:
-        grid_log("distill", DISTILL_SPACE.wildcard_pattern, "benchmarks")
+        grid_log("{stage}", DISTILL_SPACE.wildcard_pattern, "benchmarks")
+    wildcard_constraints:
+        stage=_alternatives(DISTILL_STAGES),
     threads: 4
     resources:
         mem_mb=mem_mb(8000),

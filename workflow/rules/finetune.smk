@@ -70,7 +70,7 @@ rule select_teacher:
     output:
         out("teachers/{dataset}.json"),
     params:
-        teachers=1,
+        teachers=TEACHERS,
     log:
         out("logs/select_teacher/{dataset}.log"),
     localrule: True

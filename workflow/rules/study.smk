@@ -3,14 +3,7 @@
 
 import math
 
-STUDY = config.get("study")
-if STUDY:
-    if STUDY["dataset"] not in DATASETS:
-        raise WorkflowError(f"study.dataset: {STUDY['dataset']!r} is not under `datasets`")
-    if STUDY["student"] not in STUDENTS:
-        raise WorkflowError(f"study.student: {STUDY['student']!r} is not a student; expected one of {STUDENTS}")
-elif config["distillation"].get("settings_from") == "study":
-    raise WorkflowError("distillation.settings_from: `study` needs a `study` block in the config")
+STUDY = config.get("study")  # checked while planning (speedy.config.check_references)
 
 
 def study_path(dataset, model, name):
@@ -62,7 +55,7 @@ rule study_trials:
         train=lambda wildcards: prepared(wildcards.dataset, "train"),
         validation=lambda wildcards: prepared(wildcards.dataset, "validation"),
         teachers=out("teachers/{dataset}.json"),
-        cache=lambda wildcards: teacher_cache(wildcards.dataset),
+        cache=lambda wildcards: teacher_caches(wildcards.dataset, 1),
         model=lambda wildcards: model_input(wildcards.model),
     output:
         out("study/{dataset}/{model}/jobs/{job}.json"),

@@ -1,9 +1,20 @@
-# Tables 1-8 and Figure 1, regenerated from the workflow's results; each goes into the Snakemake report.
+# Tables 1-8 and Figure 1 as in the paper, and beyond it: multi-teacher distillation, the speed/quality
+# frontier (table and Figure 2), the best model per latency budget and the paper against this run.
+# One rule writes every table (scripts/make_table.py), one every figure (scripts/make_figure.py); each output
+# goes into the Snakemake report with its caption, workflow/report/{name}.rst.
 
 ABLATION_TABLES = {}  # the FT-against-KD table of each task type (the paper's Tables 5-7)
 for _dataset, _entry in config["datasets"].items():
     _task = task_type(_entry["task"])
     ABLATION_TABLES.setdefault(_task.paper_table or f"ablation_{_task.name}", []).append(_dataset)
+
+MULTI_TEACHER = f"distilled-k{TEACHERS}"  # the published kind of the students taught by k teachers (k > 1)
+TABLES = [
+    "table1", "table2", "table3", "table4", *sorted(ABLATION_TABLES), "table8",
+    "frontier", "budget", "paper_vs_run", *(["multi_teacher"] if TEACHERS > 1 else []),
+]  # fmt: skip
+FIGURES = ["figure1", "figure2"]
+PAPER_FIGURES = sorted(str(path) for path in Path(workflow.basedir, "resources/paper").glob("table*.csv"))
 
 
 def scores(kind, models, datasets=DATASETS):
@@ -11,30 +22,62 @@ def scores(kind, models, datasets=DATASETS):
     return [published(kind, d, m) for d in datasets for m in models]
 
 
+def speed_files():
+    """The inference speed of every benchmarked model on every device."""
+    return expand(out("bench/speed/{model}_{device}.json"), model=BENCH_MODELS, device=DEVICES)
+
+
 def table_inputs(wildcards):
     """The named inputs of a table."""
     table = wildcards.table
     if table == "table1":
-        return {"speed": expand(out("bench/speed/{model}_{device}.json"), model=BENCH_MODELS, device=DEVICES)}
+        return {"speed": speed_files()}
     if table == "table4":
         return {"teachers": expand(out("teachers/{dataset}.json"), dataset=DATASETS)}
     if table == "table8":
         return {"kd_cache": out("bench/kd_cache.json")}
+    if table == "budget":
+        return {"frontier": out("tables/frontier.csv")}
+    if table == "multi_teacher":
+        return {"distilled": scores("distilled", STUDENTS), "multi": scores(MULTI_TEACHER, STUDENTS)}
     datasets = ABLATION_TABLES.get(table, DATASETS)
     students = {"finetuned": scores("finetuned", STUDENTS, datasets), "distilled": scores("distilled", STUDENTS, datasets)}
+    measured = {"macs": out("bench/macs.csv"), "speed": speed_files()}
     if table == "table2":
         return {**students, "finetuned": scores("finetuned", CANDIDATES)}
     if table == "table3":
         return {**students, "finetuned": scores("finetuned", CANDIDATES), "macs": out("bench/macs.csv")}
+    if table == "frontier":
+        return {**students, "finetuned": scores("finetuned", BENCH_MODELS), **measured}
+    if table == "paper_vs_run":
+        kd_cache = out("bench/kd_cache.json")
+        return {**students, "finetuned": scores("finetuned", CANDIDATES), **measured, "kd_cache": kd_cache, "paper": PAPER_FIGURES}
     return students
 
 
-def caption(table):
-    """A table's caption: workflow/report/{table}.rst, or ablation.rst for the FT-against-KD tables."""
-    if table in ABLATION_TABLES:
+def table_options(table):
+    """The config values a table reads besides its inputs and layout."""
+    options = {
+        "frontier": {"reference": config["bench"]["reference"]},
+        "budget": {"budgets_ms": config["bench"]["budgets_ms"]},
+        "paper_vs_run": {"note": config["paper_vs_run_note"]},
+        "multi_teacher": {"teachers": TEACHERS},
+    }
+    return options.get(table, {})
+
+
+def figure_inputs(wildcards):
+    """The named inputs of a figure: the MAC counts (Figure 1) or the frontier table (Figure 2)."""
+    return {"macs": out("bench/macs.csv")} if wildcards.figure == "figure1" else {"frontier": out("tables/frontier.csv")}
+
+
+def caption(name):
+    """A table's or figure's caption: workflow/report/{name}.rst, or ablation.rst for the FT-against-KD tables."""
+    if name in ABLATION_TABLES:
         text = Path(workflow.basedir, "workflow/report/ablation.rst").read_text()
-        return text.replace("TABLE", table.capitalize()).replace("DATASETS", ", ".join(ABLATION_TABLES[table]))
-    return Path(workflow.basedir, f"workflow/report/{table}.rst").read_text()
+        return text.replace("TABLE", name.capitalize()).replace("DATASETS", ", ".join(ABLATION_TABLES[name]))
+    fields = {**config["bench"], "teachers": TEACHERS, "teacher_weights": config["distillation"]["teacher_weights"]}
+    return Path(workflow.basedir, f"workflow/report/{name}.rst").read_text().format_map(fields)
 
 
 rule table:
@@ -42,14 +85,15 @@ rule table:
         unpack(table_inputs),
     output:
         csv=out("tables/{table}.csv"),
-        md=report(out("tables/{table}.md"), caption="../report/table.rst", category="Tables"),
+        md=report(out("tables/{table}.md"), caption="../report/caption.rst", category="Tables"),
     params:
         datasets=lambda wildcards: ABLATION_TABLES.get(wildcards.table, DATASETS),
         candidates=CANDIDATES,
         students=STUDENTS,
+        options=lambda wildcards: table_options(wildcards.table),
         caption=lambda wildcards: caption(wildcards.table),
     wildcard_constraints:
-        table=_alternatives(["table1", "table2", "table3", "table4", "table8", *ABLATION_TABLES]),
+        table=_alternatives(TABLES),
     log:
         out("logs/tables/{table}.log"),
     localrule: True
@@ -59,14 +103,18 @@ rule table:
         "../../scripts/make_table.py"
 
 
-rule figure1:
+rule figure:
     input:
-        macs=out("bench/macs.csv"),
+        unpack(figure_inputs),
     output:
-        png=report(out("figures/figure1.png"), caption="../report/figure1.rst", category="Figures"),
-        pdf=out("figures/figure1.pdf"),
+        png=report(out("figures/{figure}.png"), caption="../report/caption.rst", category="Figures"),
+        pdf=out("figures/{figure}.pdf"),
+    params:
+        caption=lambda wildcards: caption(wildcards.figure),
+    wildcard_constraints:
+        figure=_alternatives(FIGURES),
     log:
-        out("logs/tables/figure1.log"),
+        out("logs/tables/{figure}.log"),
     localrule: True
     conda:
         CONDA_ENV
