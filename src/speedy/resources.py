@@ -12,7 +12,7 @@ here term by term so that fp32, an FFN width other than 4h, the activation funct
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -618,3 +618,43 @@ def job_resources(work: Workload, hardware: Hardware, attempt: int = 1, headroom
         gpu_mem_mb=0 if hardware.device == "cpu" else math.ceil(memory.total * grow / MIB),
         fit=fit,
     )
+
+
+# ------------------------------------------------------------------ the plan of a whole config
+def plan_summary(jobs: Sequence[dict[str, Any]], hardware: dict[str, Any]) -> str:
+    """Markdown: job counts and GPU-hours per rule, the largest jobs, and the jobs that do not fit the GPU at all."""
+    import pandas as pd
+
+    table = pd.DataFrame(list(jobs))
+    per_rule = table.groupby("rule", sort=False).agg(jobs=("rule", "size"), hours=("hours", "sum"))
+    per_rule["share"] = (100 * per_rule["hours"] / per_rule["hours"].sum()).round(1).astype(str) + " %"
+    per_rule["hours"] = per_rule["hours"].round(1)
+    what = ", ".join(f"{key} {value}" for key, value in hardware.items())
+    lines = [
+        "# Resource plan",
+        "",
+        f"Hardware assumed (`hardware` in the config): {what}.",
+        f"{len(table)} training and teacher-cache jobs, **{table['hours'].sum():,.0f} GPU-hours** in all "
+        f"({table['hours'].sum() / 24:,.1f} GPU-days), estimated by speedy.resources (weights, gradients, optimizer "
+        "state and activations at the micro-batch; MACs x tokens x 3 for training over the sustained throughput).",
+        "",
+        per_rule.reset_index().to_markdown(index=False),
+        "",
+        "## The largest jobs",
+        "",
+        table.nlargest(10, "hours")[["rule", "dataset", "model", "batch_size", "epochs", "micro_batch", "device_gib", "hours"]]
+        .to_markdown(index=False),
+        "",
+        "## Jobs that do not fit the GPU, even at micro-batch 1",
+        "",
+    ]
+    unfit = table[~table["fits"]]
+    if unfit.empty:
+        lines.append("None: every job fits the configured GPU.")
+    else:
+        for (model, why), group in unfit.groupby(["model", "why"], sort=False):
+            lines.append(f"- {model}: {len(group)} job(s); {why}")
+    assumed = sorted(set(table.loc[table["assumed_size"], "dataset"]))
+    if assumed:
+        lines += ["", f"Datasets without `stats` in the config (sizes assumed): {', '.join(assumed)}."]
+    return "\n".join(lines) + "\n"

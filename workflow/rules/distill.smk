@@ -57,9 +57,8 @@ rule cache_teacher:
         rank=r"\d+",
     threads: 4
     resources:
-        mem_mb=mem_mb(16000),
-        runtime=120,
         gpu=1,
+        **estimated_resources("cache_teacher"),
     conda:
         CONDA_ENV
     script:
@@ -91,9 +90,8 @@ rule distill:
         stage=_alternatives(DISTILL_STAGES),
     threads: 4
     resources:
-        mem_mb=mem_mb(8000),
-        runtime=720,
         gpu=1,
+        **estimated_resources("distill"),
     conda:
         CONDA_ENV
     script:

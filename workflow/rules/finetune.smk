@@ -30,9 +30,8 @@ rule finetune:
         grid_log("finetune", FINETUNE_PATTERN, "benchmarks")
     threads: 4
     resources:
-        mem_mb=mem_mb(8000),
-        runtime=240,
         gpu=1,
+        **estimated_resources("finetune"),
     conda:
         CONDA_ENV
     script:
