@@ -10,14 +10,15 @@ with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the sc
     smk = snakemake  # noqa: F821
     torch.set_num_threads(smk.threads)
     grid = {"batch_size": int(smk.wildcards.batch_size), "epochs": int(smk.wildcards.epochs), "learning_rate": float(smk.wildcards.learning_rate)}
+    micro_batch = smk.params.get("micro_batch")  # most examples per forward pass; None runs the whole batch at once
     job = GridJob(
         dataset=smk.wildcards.dataset,
         model=smk.wildcards.model,
         source=smk.params.source,
         task=task_from_params(smk.params.task),
         settings=TrainSettings(**smk.params.train),
-        schedule=Schedule(grid["batch_size"], grid["learning_rate"], grid["epochs"]),
+        schedule=Schedule(grid["batch_size"], grid["learning_rate"], grid["epochs"], micro_batch=micro_batch),
         splits={split: smk.input[split] for split in ("train", "validation", "test")},
         grid=grid,
     )
-    run_grid_job(job, smk.output.model, smk.output.metrics, smk.output.predictions)
+    run_grid_job(job, smk.output.model, smk.output.metrics, smk.output.predictions, checkpoints=smk.params.checkpoints)

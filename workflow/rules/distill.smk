@@ -73,6 +73,7 @@ rule distill:
         task=lambda wildcards: task_params(wildcards.dataset),
         train=train_params(),
         kd=kd_params(),
+        checkpoints=grid_checkpoints,
     log:
         grid_log("distill", DISTILL_SPACE.wildcard_pattern, "logs"),
     benchmark:
