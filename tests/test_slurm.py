@@ -1,5 +1,6 @@
 """profiles/slurm: a dry run of the paper's setup (GPU requests planned, no cluster needed) and a slice of the
-demo DAG run for real on a single-node SLURM cluster started by .ci/slurm/start-cluster.sh."""
+demo DAG run for real on a single-node SLURM cluster started by .ci/slurm/start-cluster.sh, where one training job
+is cancelled with scancel and its retry resumes from its checkpoint."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,10 @@ SLICE_TARGETS = [
     "results/tables/table8.csv",
 ]
 SLICE_TIMEOUT_S = 540  # the slice takes ~95 s on 2 cores (9 SLURM jobs, each with ~12-15 s of overhead)
+# This candidate's fine-tune trains longer, and is cancelled (scancel) once its first epoch's checkpoint is complete:
+# the profile's `retries` resubmit it, and the retry resumes from that checkpoint.
+SLICE_CANCELLED = "beto-cased"
+SLICE_CANCELLED_EPOCHS = 12
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "profiles" / "slurm"
@@ -64,6 +70,9 @@ def slice_config() -> dict[str, Any]:
     config["students"] = {**config["students"], "tiny": [SLICE_STUDENT], "layers": []}
     config["bench"]["reference"] = SLICE_CANDIDATES[0]
     config["distillation"]["timing"] = {**config["distillation"]["timing"], "dataset": SLICE_DATASET}
+    grids = config["finetune"]["grids"]
+    grids["cancelled"] = {**grids[config["models"][SLICE_CANCELLED]["lr_group"]], "epochs": [SLICE_CANCELLED_EPOCHS]}
+    config["models"][SLICE_CANCELLED] = {**config["models"][SLICE_CANCELLED], "lr_group": "cancelled"}
     return config
 
 
@@ -168,6 +177,28 @@ def slurm_cluster():
         subprocess.run(["bash", str(STOP_CLUSTER)], capture_output=True, text=True, timeout=120)
 
 
+class Canceller(threading.Thread):
+    """Cancels, with scancel, the SLURM job of SLICE_CANCELLED's fine-tune once its first checkpoint is complete."""
+
+    def __init__(self, workdir: Path):
+        super().__init__(daemon=True)
+        self.checkpoints = workdir / "results" / "checkpoints" / "finetune" / SLICE_DATASET / SLICE_CANCELLED
+        self.cancelled: tuple[str, Path] | None = None  # (SLURM job id, the checkpoint it had)
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            complete = list(self.checkpoints.glob("*/*/*/checkpoint-*/trainer_state.json"))
+            if not complete:
+                continue
+            queue = subprocess.run(["squeue", "-h", "-o", "%i %k"], capture_output=True, text=True).stdout.split("\n")
+            jobs = [line.split()[0] for line in queue if f"rule_finetune_wildcards_{SLICE_DATASET}_{SLICE_CANCELLED}" in line]
+            if jobs:
+                subprocess.run(["scancel", jobs[0]], check=True)
+                self.cancelled = (jobs[0], complete[0].parent)
+                return
+
+
 def check_target(workdir: Path, target: str) -> None:
     """Fail unless one output of the slice exists and looks right."""
     path = workdir / target
@@ -196,7 +227,8 @@ def check_target(workdir: Path, target: str) -> None:
 
 @pytest.mark.slurm
 def test_demo_slice_on_slurm(slurm_cluster, tmp_path: Path) -> None:
-    """SLICE_TARGETS built through profiles/slurm by real sbatch jobs, in a copy of the repository."""
+    """SLICE_TARGETS built through profiles/slurm by real sbatch jobs, in a copy of the repository; one fine-tune
+    is cancelled after its first epoch, and its retry (the profile's `retries`) resumes from the checkpoint."""
     workdir = tmp_path / "repo"
     shutil.copytree(ROOT, workdir, ignore=skip_in_copy)
     # The slice config stands in for the copy's config.yaml, so every SLURM job loads it as the workflow config.
@@ -209,14 +241,17 @@ def test_demo_slice_on_slurm(slurm_cluster, tmp_path: Path) -> None:
         "--set-resources", *no_gpu,
         "--slurm-no-account", "--slurm-status-command", "squeue",
         "--slurm-init-seconds-before-status-checks", "2", "--slurm-keep-successful-logs",
-        "--jobs", "2", "--max-threads", "1", "--retries", "0", "--latency-wait", "5",
+        "--jobs", "2", "--max-threads", "1", "--latency-wait", "5",
         *SLICE_TARGETS,
     ]  # fmt: skip
+    canceller = Canceller(workdir)
+    canceller.start()
     started = time.monotonic()
     run = subprocess.run(
         command, cwd=workdir, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
     )
     elapsed = time.monotonic() - started
+    canceller.done.set()
     output = run.stdout + run.stderr
     (tmp_path / "snakemake.log").write_text(output, encoding="utf-8")
     print(f"SLURM slice: {elapsed:.0f} s, exit {run.returncode}, log {tmp_path / 'snakemake.log'}")
@@ -226,3 +261,12 @@ def test_demo_slice_on_slurm(slurm_cluster, tmp_path: Path) -> None:
     sbatch_logs = list((workdir / ".snakemake" / "slurm_logs").glob("rule_*/**/*.log"))
     ran_on_slurm = {log.relative_to(workdir / ".snakemake" / "slurm_logs").parts[0][5:] for log in sbatch_logs}
     assert {"prepare_data", "finetune", "cache_teacher", "distill"} <= ran_on_slurm, sorted(ran_on_slurm)
+
+    assert canceller.cancelled, f"{SLICE_CANCELLED}'s fine-tune ended before it could be cancelled after its first epoch"
+    job_id, checkpoint = canceller.cancelled
+    print(f"SLURM job {job_id} cancelled at {checkpoint.relative_to(workdir)}")
+    point = checkpoint.parent.relative_to(canceller.checkpoints)
+    log = workdir / "results" / "logs" / "grid" / "finetune" / SLICE_DATASET / SLICE_CANCELLED / f"{point}.log"
+    resumed = f"resuming from checkpoint {checkpoint.parent.relative_to(workdir)}/checkpoint-"  # this one or a later one
+    assert resumed in log.read_text(), log.read_text()[-3000:]
+    assert not checkpoint.parent.exists(), "the retry removes the checkpoints once it succeeds"

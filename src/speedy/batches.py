@@ -4,13 +4,14 @@ add up to the whole batch."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import datasets
 import numpy as np
 import pyarrow.compute as pc
+import torch
 from transformers import Trainer
-from transformers.trainer_pt_utils import LengthGroupedSampler
 
 
 def feature_lengths(inputs: datasets.Dataset) -> np.ndarray:
@@ -34,6 +35,28 @@ def micro_batches(batch_size: int, most: int | None) -> tuple[int, int]:
     return size, batch_size // size
 
 
+class LengthGroupedSampler(torch.utils.data.Sampler[int]):
+    """Batches of similar lengths, in random order: each epoch shuffles the features, sorts each window of `window`
+    batches by length, cuts it into batches and shuffles the batches (a smaller last batch stays last). It draws from
+    torch's global RNG, as the Trainer's random sampler does, so a resumed run draws the same batches."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, window: int = 50):
+        self.lengths, self.batch_size, self.window = list(lengths), batch_size, window
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Iterator[int]:
+        shuffled, span = torch.randperm(len(self.lengths)).tolist(), self.window * self.batch_size
+        batches = []
+        for start in range(0, len(shuffled), span):
+            group = sorted(shuffled[start : start + span], key=self.lengths.__getitem__)
+            batches += [group[i : i + self.batch_size] for i in range(0, len(group), self.batch_size)]
+        last = [batches.pop()] if batches and len(batches[-1]) < self.batch_size else []
+        order = torch.randperm(len(batches)).tolist()
+        return iter([i for batch in [*(batches[k] for k in order), *last] for i in batch])
+
+
 def batch_items(batch: dict[str, Any]) -> int:
     """What a batch's mean loss averages over: its labelled positions (-100 marks none; one per row for row labels),
     else its rows (QA's start and end positions)."""
@@ -45,8 +68,7 @@ def batch_items(batch: dict[str, Any]) -> int:
 class BatchTrainer(Trainer):
     """A Trainer whose training batches may be grouped by length and whose micro-batches add up to the whole batch.
 
-    Grouping: each epoch shuffles the features, cuts them into windows of 50 batches, and sorts each window by
-    length (transformers' LengthGroupedSampler), so batches stay random but pad little.
+    Grouping: `LengthGroupedSampler` over whole (effective) batches, so micro-batches are grouped too.
     Accumulation: each micro-batch's mean loss is weighted by its share of the optimizer step's items
     (`batch_items`), so the accumulated gradient is that of the whole batch's mean loss. (The Trainer's own
     `num_items_in_batch` reaches the models of this workflow, which ignore it: their per-micro-batch means would
@@ -64,7 +86,7 @@ class BatchTrainer(Trainer):
         if not self.group_by_length:
             return super()._get_train_sampler(dataset)
         batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
-        return LengthGroupedSampler(batch, lengths=feature_lengths(dataset).tolist())
+        return LengthGroupedSampler(feature_lengths(dataset).tolist(), batch)
 
     def get_batch_samples(self, epoch_iterator, num_batches, device):
         batches = list(itertools.islice(epoch_iterator, num_batches))
