@@ -75,8 +75,11 @@ def train_once(job: GridJob, tokenizer, source: str, train: Split, scratch: str)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     task = make_task("classification", TaskSettings(max_seq_length=512), LABELS)
     examples = sentences()
     results = {}

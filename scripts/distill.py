@@ -29,5 +29,6 @@ with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the sc
         grid={**grid, "teacher": teacher.model},
         teacher=cached,
         kd=KDSettings(kd["alpha"], kd["temperature"], kd["loss"]),
+        inputs=(smk.input.cache,),
     )
     run_grid_job(job, smk.output.model, smk.output.metrics, smk.output.predictions, checkpoints=smk.params.checkpoints)

@@ -16,14 +16,14 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from speedy.batches import LengthGroupedSampler, micro_batches
+from speedy.batches import LengthGroupedSampler, batch_items, micro_batches
 from speedy.data import read_split
 from speedy.kd import CachedTeacher, KDSettings
 from speedy.models import load_task_model, load_tokenizer
 from speedy.tasks import TaskSettings, make_task
 from speedy.training import (
-    GridJob, Schedule, Split, TrainSettings, evaluate, make_trainer, model_outputs, resolve_precision, run_grid_job,
-    teacher_rows,
+    GridJob, Schedule, Split, TrainSettings, evaluate, last_checkpoint, make_trainer, model_outputs, resolve_precision,
+    run_grid_job, teacher_rows,
 )  # fmt: skip
 
 from conftest import prepare
@@ -117,7 +117,8 @@ class Step(TrainerCallback):
 
 
 def one_step(job: GridJob, data_demo, train: Split, out_dir: Path):
-    """One optimizer step of plain SGD (linear in the gradient) without clipping or dropout: gradient, weights, log."""
+    """One optimizer step of plain SGD (linear in the gradient) without clipping or dropout: gradient, weights, log,
+    and the items of each micro-batch."""
     source = data_demo["models"][STUDENT]["pretrained"]
     tokenizer = load_tokenizer(source, split_words=job.task.pre_split)
     torch.manual_seed(0)
@@ -128,10 +129,18 @@ def one_step(job: GridJob, data_demo, train: Split, out_dir: Path):
     step = Step()
     trainer = make_trainer(job, tokenizer, model, train, None, str(out_dir), callbacks=[step])
     trainer.args.optim, trainer.args.max_grad_norm = "sgd", 0.0
+    items, draw = [], trainer.get_batch_samples
+
+    def counted(*args):
+        batches, total = draw(*args)
+        items.extend(batch_items(batch) for batch in batches)
+        return batches, total
+
+    trainer.get_batch_samples = counted
     trainer.train()
     weights = {name: p.detach().clone() for name, p in model.named_parameters()}
     logged = next(entry for entry in trainer.state.log_history if "loss" in entry)
-    return step.gradient, weights, logged
+    return step.gradient, weights, logged, items
 
 
 @pytest.mark.parametrize("distil", [False, True], ids=["finetune", "distill"])
@@ -152,10 +161,10 @@ def test_micro_batches_give_the_whole_batch_step(kind, distil, data_demo, prepar
         job = GridJob(DATASETS[kind], STUDENT, data_demo["models"][STUDENT]["pretrained"], task, train_settings(),
                       Schedule(8, 0.5, 1, evaluate_each_epoch=False, micro_batch=micro), {}, teacher=teacher, kd=kd)  # fmt: skip
         runs.append(one_step(job, data_demo, train, tmp_path / str(micro)))
-    (whole_grad, whole_weights, whole_log), (micro_grad, micro_weights, micro_log) = runs
+    (whole_grad, whole_weights, whole_log, whole_items), (micro_grad, micro_weights, micro_log, micro_items) = runs
+    assert len(micro_items) == 4 and sum(micro_items) == sum(whole_items)
     if kind == "token":
-        counts = [int((torch.tensor(f["labels"]) != -100).sum()) for f in features.inputs]
-        assert len({sum(counts[i : i + 2]) for i in range(0, 8, 2)}) > 1, "micro-batches should differ in labelled words"
+        assert len(set(micro_items)) > 1, f"the micro-batches should differ in labelled words: {micro_items}"
     assert micro_log["loss"] == pytest.approx(whole_log["loss"], rel=1e-5)
     assert micro_log["grad_norm"] == pytest.approx(whole_log["grad_norm"], rel=1e-4)
     assert whole_grad.keys() == micro_grad.keys()
@@ -249,6 +258,29 @@ def test_same_seed_gives_byte_identical_outputs(data_demo, prepared, tmp_path):
     assert "model.safetensors" in files
     for name in files:
         assert (tmp_path / "a" / "model" / name).read_bytes() == (tmp_path / "b" / "model" / name).read_bytes(), name
+
+
+def test_only_complete_checkpoints_of_the_same_job_are_resumed(data_demo, prepared, tmp_path):
+    """The last complete checkpoint (it has trainer_state.json) is resumed; one cut short is removed; a folder of other
+    settings or input files (another micro-batch size is the same job) is emptied."""
+    job = GridJob("xnli", STUDENT, "source", task_of("classification", data_demo), train_settings(), Schedule(16, 1e-3, 3),
+                  prepared["classification"])  # fmt: skip
+    folder = tmp_path / "ck"
+    assert last_checkpoint(folder, job) is None and (folder / "job.json").exists()
+    for step, complete in ((4, True), (8, True), (12, False)):
+        (folder / f"checkpoint-{step}").mkdir()
+        if complete:
+            (folder / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    assert last_checkpoint(folder, job) == str(folder / "checkpoint-8")
+    assert not (folder / "checkpoint-12").exists()
+    smaller = GridJob(**{**job.__dict__, "schedule": Schedule(16, 1e-3, 3, micro_batch=4)})
+    assert last_checkpoint(folder, smaller) == str(folder / "checkpoint-8")
+    other = GridJob(**{**job.__dict__, "settings": train_settings(weight_decay=0.1)})
+    assert last_checkpoint(folder, other) is None and not (folder / "checkpoint-8").exists()
+    (folder / "checkpoint-4" / "trainer_state.json").parent.mkdir()
+    (folder / "checkpoint-4" / "trainer_state.json").write_text(json.dumps({"global_step": 4}))
+    os.utime(prepared["classification"]["train"])  # the prepared data was written again
+    assert last_checkpoint(folder, other) is None and not (folder / "checkpoint-4").exists()
 
 
 # A grid job in its own process (as the workflow runs it): python -c DRIVER SPEC OUT [PAUSE]. With PAUSE, it sleeps

@@ -78,6 +78,7 @@ class GridJob:
     grid: dict[str, Any] = field(default_factory=dict)
     teacher: TeacherSource | None = None
     kd: KDSettings | None = None
+    inputs: tuple[str, ...] = ()  # other files it reads (the teacher cache): its checkpoints resume only while unchanged
 
 
 def featurize_split(task: Task, tokenizer, path: str) -> Split:
@@ -228,11 +229,12 @@ def evaluate(trainer: BatchTrainer, task: Task, split: Split) -> Evaluation:
 
 
 def job_description(job: GridJob) -> str:
-    """What a grid job's checkpoints depend on, as JSON: its settings, schedule (micro-batches aside) and data files."""
-    splits = {name: [path, Path(path).stat().st_size, Path(path).stat().st_mtime_ns] for name, path in job.splits.items()}
+    """What a grid job's checkpoints depend on, as JSON: its settings, schedule (micro-batches aside) and input files."""
+    files = {**job.splits, **{path: path for path in job.inputs}}
+    files = {name: [path, Path(path).stat().st_size, Path(path).stat().st_mtime_ns] for name, path in files.items()}
     schedule = {k: v for k, v in asdict(job.schedule).items() if k != "micro_batch"}
     description = {
-        "dataset": job.dataset, "model": job.model, "source": job.source, "grid": job.grid, "splits": splits,
+        "dataset": job.dataset, "model": job.model, "source": job.source, "grid": job.grid, "files": files,
         "task": {"name": job.task.name, "labels": job.task.labels, "settings": asdict(job.task.settings)},
         "settings": asdict(job.settings), "schedule": schedule, "kd": asdict(job.kd) if job.kd else None,
     }  # fmt: skip
