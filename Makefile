@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: demo test test-fast dryrun bench-kd-cache clean-demo
+.PHONY: demo test test-fast dryrun bench-kd-cache bench-train clean-demo
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ test-fast: $(BIN)/.installed
 bench-kd-cache: $(BIN)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/snakemake --profile profiles/demo --cores $(CORES) results/bench/kd_cache.json --forcerun time_distillation
 	$(BIN)/python -m speedy.timing results/bench/kd_cache.json
+
+# Training throughput on real sentence lengths (the AnCora dev fixture, BETO's vocabulary): length-grouped against
+# random batches, for a fine-tune and a cached distillation. Prints the padding ratios, real tokens/s and the speedup.
+bench-train: $(BIN)/.installed
+	$(BIN)/python scripts/bench_train.py
 
 dryrun: $(BIN)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/snakemake -n --quiet rules

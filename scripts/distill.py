@@ -29,10 +29,11 @@ with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the sc
         source=smk.params.source,
         task=task,
         settings=TrainSettings(**smk.params.train),
-        schedule=Schedule(grid["batch_size"], grid["learning_rate"], kd["max_epochs"], patience=kd["patience"]),
+        schedule=Schedule(grid["batch_size"], grid["learning_rate"], kd["max_epochs"], kd["patience"], micro_batch=smk.resources.get("micro_batch")),
         splits={split: smk.input[split] for split in ("train", "validation", "test")},
         grid={**grid, **taught},
         teacher=cached,
         kd=kd_settings(kd, *smk.input.study),  # the study's best.json when it is an input (settings_from: study)
+        inputs=tuple(smk.input.caches),
     )
-    run_grid_job(job, smk.output.model, smk.output.metrics, smk.output.predictions)
+    run_grid_job(job, smk.output.model, smk.output.metrics, smk.output.predictions, checkpoints=smk.params.checkpoints)

@@ -16,8 +16,8 @@ with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the sc
         source=smk.params.source,
         task=task_from_params(smk.params.task),
         settings=TrainSettings(**smk.params.train),
-        schedule=Schedule(grid["batch_size"], grid["learning_rate"], grid["epochs"]),
+        schedule=Schedule(grid["batch_size"], grid["learning_rate"], grid["epochs"], micro_batch=smk.resources.get("micro_batch")),
         splits={split: smk.input[split] for split in ("train", "validation", "test")},
         grid=grid,
     )
-    run_grid_job(job, smk.output.model, smk.output.metrics, smk.output.predictions)
+    run_grid_job(job, smk.output.model, smk.output.metrics, smk.output.predictions, checkpoints=smk.params.checkpoints)

@@ -1,5 +1,6 @@
 """profiles/slurm: a dry run of the paper's setup (GPU requests planned, no cluster needed) and a slice of the
-demo DAG run for real on a single-node SLURM cluster started by .ci/slurm/start-cluster.sh."""
+demo DAG run for real on a single-node SLURM cluster started by .ci/slurm/start-cluster.sh, where one training job
+is cancelled with scancel and its retry resumes from its checkpoint."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,26 +21,33 @@ import yaml
 
 # ------------------------------------------------------------------ the CI slice (extend it here)
 # One dataset from the demo sources through fine-tuning, teacher selection, the teacher cache and
-# distillation, with its tables. To extend the slice, add targets below (and, for a new kind of output,
-# a check in `check_target`); `slice_config` keeps the DAG behind them to a few SLURM jobs.
+# distillation, with its tables. To extend the slice, add outputs below (and, for a new kind of output,
+# a check in `check_output`); `slice_config` keeps the DAG behind them to a few SLURM jobs.
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text(encoding="utf-8"))
+SLICE_RESULTS = DEMO_CONFIG["results"]  # the demo config's results root, in the copy of the repository
 SLICE_DATASET = "xnli"
 SLICE_CANDIDATES = ["beto-cased", "albeto-tiny"]
 SLICE_STUDENT = "albeto-tiny"
-SLICE_TARGETS = [
-    *(f"results/data/{SLICE_DATASET}/{split}.parquet" for split in ("train", "validation", "test")),
-    f"results/data/{SLICE_DATASET}/labels.json",
-    *(f"results/scores/finetuned/{SLICE_DATASET}/{model}.json" for model in SLICE_CANDIDATES),
-    f"results/teachers/{SLICE_DATASET}.json",
-    *(f"results/cache/{SLICE_DATASET}/{split}.parquet" for split in ("train", "validation")),
-    f"results/scores/distilled/{SLICE_DATASET}/{SLICE_STUDENT}.json",
-    "results/tables/table2.csv",
-    "results/tables/table4.csv",
-    "results/tables/table5.csv",
-    "results/tables/table8.csv",
+SLICE_OUTPUTS = [  # under SLICE_RESULTS
+    *(f"data/{SLICE_DATASET}/{split}.parquet" for split in ("train", "validation", "test")),
+    f"data/{SLICE_DATASET}/labels.json",
+    *(f"scores/finetuned/{SLICE_DATASET}/{model}.json" for model in SLICE_CANDIDATES),
+    f"teachers/{SLICE_DATASET}.json",
+    f"cache/{SLICE_DATASET}/teacher1.parquet",
+    f"scores/distilled/{SLICE_DATASET}/{SLICE_STUDENT}.json",
+    "tables/table2.csv",
+    "tables/table4.csv",
+    "tables/table5.csv",
+    "tables/table8.csv",
 ]
-SLICE_TIMEOUT_S = 540  # the slice takes ~95 s on 2 cores (9 SLURM jobs, each with ~12-15 s of overhead)
+SLICE_TARGETS = [f"{SLICE_RESULTS}/{output}" for output in SLICE_OUTPUTS]
+SLICE_TIMEOUT_S = 900  # the slice took 200-270 s on 2 shared cores (11 SLURM jobs and a retry, each with ~12-15 s of overhead)
+# This candidate's fine-tune trains longer, and is cancelled (scancel) once its first epoch's checkpoint is complete:
+# the profile's `retries` resubmit it, and the retry resumes from that checkpoint.
+SLICE_CANCELLED = "beto-cased"
+SLICE_CANCELLED_EPOCHS = 12
 
-ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "profiles" / "slurm"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 START_CLUSTER = ROOT / ".ci" / "slurm" / "start-cluster.sh"
@@ -56,7 +65,7 @@ def skip_in_copy(folder: str, names: list[str]) -> set[str]:
 
 def slice_config() -> dict[str, Any]:
     """config/demo.yaml cut down to the slice: one dataset, two candidates, one student."""
-    config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    config = json.loads(json.dumps(DEMO_CONFIG))
     config["datasets"] = {SLICE_DATASET: config["datasets"][SLICE_DATASET]}
     models = dict.fromkeys([*SLICE_CANDIDATES, config["students"]["cut_from"]])
     config["models"] = {m: config["models"][m] for m in models}
@@ -64,6 +73,9 @@ def slice_config() -> dict[str, Any]:
     config["students"] = {**config["students"], "tiny": [SLICE_STUDENT], "layers": []}
     config["bench"]["reference"] = SLICE_CANDIDATES[0]
     config["distillation"]["timing"] = {**config["distillation"]["timing"], "dataset": SLICE_DATASET}
+    grids = config["finetune"]["grids"]
+    grids["cancelled"] = {**grids[config["models"][SLICE_CANCELLED]["lr_group"]], "epochs": [SLICE_CANCELLED_EPOCHS]}
+    config["models"][SLICE_CANCELLED] = {**config["models"][SLICE_CANCELLED], "lr_group": "cancelled"}
     return config
 
 
@@ -168,35 +180,58 @@ def slurm_cluster():
         subprocess.run(["bash", str(STOP_CLUSTER)], capture_output=True, text=True, timeout=120)
 
 
-def check_target(workdir: Path, target: str) -> None:
-    """Fail unless one output of the slice exists and looks right."""
-    path = workdir / target
-    assert path.exists() and path.stat().st_size > 0, f"{target} is missing or empty"
-    if target.startswith("results/data/") and path.suffix == ".parquet":
+class Canceller(threading.Thread):
+    """Cancels, with scancel, the SLURM job of SLICE_CANCELLED's fine-tune once its first checkpoint is complete."""
+
+    def __init__(self, workdir: Path):
+        super().__init__(daemon=True)
+        self.checkpoints = workdir / SLICE_RESULTS / "checkpoints" / "finetune" / SLICE_DATASET / SLICE_CANCELLED
+        self.cancelled: tuple[str, Path] | None = None  # (SLURM job id, the checkpoint it had)
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            complete = list(self.checkpoints.glob("**/checkpoint-*/trainer_state.json"))
+            if not complete:
+                continue
+            queue = subprocess.run(["squeue", "-h", "-o", "%i %k"], capture_output=True, text=True).stdout.split("\n")
+            jobs = [line.split()[0] for line in queue if f"rule_finetune_wildcards_{SLICE_DATASET}_{SLICE_CANCELLED}" in line]
+            if jobs:
+                subprocess.run(["scancel", jobs[0]], check=True)
+                self.cancelled = (jobs[0], complete[0].parent)
+                return
+
+
+def check_output(workdir: Path, output: str) -> None:
+    """Fail unless one output of the slice (a path under SLICE_RESULTS) exists and looks right."""
+    path = workdir / SLICE_RESULTS / output
+    assert path.exists() and path.stat().st_size > 0, f"{output} is missing or empty"
+    if output.startswith("data/") and path.suffix == ".parquet":
         frame = pd.read_parquet(path)
-        assert len(frame) > 0 and {"id", "text", "label"} <= set(frame.columns), target
-        assert frame["id"].is_unique, target
-    elif target.startswith("results/cache/"):
-        assert len(pd.read_parquet(path)) > 0, target
-    elif target.endswith("labels.json"):
+        assert len(frame) > 0 and {"id", "text", "label"} <= set(frame.columns), output
+        assert frame["id"].is_unique, output
+    elif output.startswith("cache/"):
+        assert len(pd.read_parquet(path)) > 0, output
+    elif output.endswith("labels.json"):
         labels = json.loads(path.read_text())
         assert labels["dataset"] == SLICE_DATASET and len(labels["labels"]) >= 2, labels
-    elif target.startswith("results/scores/"):
+    elif output.startswith("scores/"):
         scores = json.loads(path.read_text())
-        kind, dataset, model = Path(target).with_suffix("").parts[-3:]
+        kind, dataset, model = Path(output).with_suffix("").parts[-3:]
         assert (scores["kind"], scores["dataset"], scores["model"]) == (kind, dataset, model), scores
         assert 0 <= scores["test"][scores["metric"]] <= 100, scores
         assert math.isfinite(scores["validation"]["loss"]), scores
-    elif target.startswith("results/teachers/"):
-        teacher = json.loads(path.read_text())
-        assert teacher["model"] in SLICE_CANDIDATES and math.isfinite(teacher["validation_loss"]), teacher
+    elif output.startswith("teachers/"):
+        teacher = json.loads(path.read_text())["teachers"][0]
+        assert teacher["model"] in SLICE_CANDIDATES and math.isfinite(teacher["selection_loss"]), teacher
     elif path.suffix == ".csv":
-        assert len(pd.read_csv(path)) > 0, target
+        assert len(pd.read_csv(path)) > 0, output
 
 
 @pytest.mark.slurm
 def test_demo_slice_on_slurm(slurm_cluster, tmp_path: Path) -> None:
-    """SLICE_TARGETS built through profiles/slurm by real sbatch jobs, in a copy of the repository."""
+    """SLICE_OUTPUTS built through profiles/slurm by real sbatch jobs, in a copy of the repository; one fine-tune
+    is cancelled after its first epoch, and its retry (the profile's `retries`) resumes from the checkpoint."""
     workdir = tmp_path / "repo"
     shutil.copytree(ROOT, workdir, ignore=skip_in_copy)
     # The slice config stands in for the copy's config.yaml, so every SLURM job loads it as the workflow config.
@@ -209,20 +244,32 @@ def test_demo_slice_on_slurm(slurm_cluster, tmp_path: Path) -> None:
         "--set-resources", *no_gpu,
         "--slurm-no-account", "--slurm-status-command", "squeue",
         "--slurm-init-seconds-before-status-checks", "2", "--slurm-keep-successful-logs",
-        "--jobs", "2", "--max-threads", "1", "--retries", "0", "--latency-wait", "5",
+        "--jobs", "2", "--max-threads", "1", "--latency-wait", "5",
         *SLICE_TARGETS,
     ]  # fmt: skip
+    canceller = Canceller(workdir)
+    canceller.start()
     started = time.monotonic()
     run = subprocess.run(
         command, cwd=workdir, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
     )
     elapsed = time.monotonic() - started
+    canceller.done.set()
     output = run.stdout + run.stderr
     (tmp_path / "snakemake.log").write_text(output, encoding="utf-8")
     print(f"SLURM slice: {elapsed:.0f} s, exit {run.returncode}, log {tmp_path / 'snakemake.log'}")
     assert run.returncode == 0, f"snakemake exited {run.returncode} after {elapsed:.0f} s:\n{output[-6000:]}"
-    for target in SLICE_TARGETS:
-        check_target(workdir, target)
+    for output in SLICE_OUTPUTS:
+        check_output(workdir, output)
     sbatch_logs = list((workdir / ".snakemake" / "slurm_logs").glob("rule_*/**/*.log"))
     ran_on_slurm = {log.relative_to(workdir / ".snakemake" / "slurm_logs").parts[0][5:] for log in sbatch_logs}
     assert {"prepare_data", "finetune", "cache_teacher", "distill"} <= ran_on_slurm, sorted(ran_on_slurm)
+
+    assert canceller.cancelled, f"{SLICE_CANCELLED}'s fine-tune ended before it could be cancelled after its first epoch"
+    job_id, checkpoint = canceller.cancelled
+    print(f"SLURM job {job_id} cancelled at {checkpoint.relative_to(workdir)}")
+    point = checkpoint.parent.relative_to(canceller.checkpoints)
+    log = workdir / SLICE_RESULTS / "logs" / "grid" / "finetune" / SLICE_DATASET / SLICE_CANCELLED / f"{point}.log"
+    resumed = f"resuming from checkpoint {checkpoint.parent.relative_to(workdir)}/checkpoint-"  # this one or a later one
+    assert resumed in log.read_text(), log.read_text()[-3000:]
+    assert not checkpoint.parent.exists(), "the retry removes the checkpoints once it succeeds"

@@ -30,8 +30,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import Trainer
 
+from speedy.batches import BatchTrainer
 from speedy.cache import ColumnSpec
 from speedy.tasks import Features, Task, TeacherRow
 
@@ -160,17 +160,19 @@ class BatchCollator:
         return batch
 
 
-class DistillationTrainer(Trainer):
+class DistillationTrainer(BatchTrainer):
     """A Trainer whose loss mixes gold CE with KD against the teacher targets of training batches.
 
     Evaluation batches carry no teacher: the validation loss is the student's CE on gold, as in fine-tuning.
+    Each task's KD rows are its labelled items (examples, words, windows), the items of its gold loss, so
+    micro-batches add up to the whole batch for both terms (see BatchTrainer).
     """
 
     def __init__(self, *args: Any, task: Task, kd: KDSettings, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.task, self.kd = task, kd
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+    def batch_loss(self, model, inputs):
         targets = inputs.pop(TEACHER, None)
         outputs = model(**inputs)
         loss = outputs.loss
@@ -178,4 +180,4 @@ class DistillationTrainer(Trainer):
             pairs = self.task.kd_pairs(outputs, targets)
             kd = sum(kd_loss(s, t, self.kd.loss, self.kd.temperature) for s, t in pairs) / len(pairs)
             loss = self.kd.alpha * loss + (1 - self.kd.alpha) * kd
-        return (loss, outputs) if return_outputs else loss
+        return loss, outputs

@@ -82,6 +82,7 @@ rule distill:
         train=train_params(),
         kd=kd_params(),
         teachers=lambda wildcards: teacher_params(wildcards.stage),
+        checkpoints=grid_checkpoints,
     log:
         grid_log("{stage}", DISTILL_SPACE.wildcard_pattern, "logs"),
     benchmark:

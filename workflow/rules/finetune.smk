@@ -6,6 +6,12 @@ def grid_point(stage, pattern, what):
     return out(f"grid/{stage}/{{dataset}}/{{model}}/{pattern}/{what}")
 
 
+def grid_checkpoints(wildcards, output):
+    """A grid job's checkpoint folder: results/checkpoints/ mirrors results/grid/, outside the job's outputs, so that
+    Snakemake keeps it when the job fails and the rerun resumes from it (the job removes it when it succeeds)."""
+    return out("checkpoints/" + os.path.relpath(os.path.dirname(output.metrics), out("grid")))
+
+
 def grid_log(stage, pattern, kind):
     """The log or benchmark file of one grid point."""
     suffix = "log" if kind == "logs" else "tsv"
@@ -24,6 +30,7 @@ rule finetune:
         source=lambda wildcards: model_source(wildcards.model),
         task=lambda wildcards: task_params(wildcards.dataset),
         train=train_params(),
+        checkpoints=grid_checkpoints,
     log:
         grid_log("finetune", FINETUNE_PATTERN, "logs"),
     benchmark:
