@@ -116,6 +116,7 @@ def test_dry_run_plans_gpus_for_training() -> None:
         "results/scores/distilled/xnli/albeto-tiny.json",  # cache_teacher, distill
         "results/scores/finetuned/xnli/albeto-base-2.json",  # finetune_student
         "results/bench/kd_cache.json",  # time_distillation
+        "results/study/xnli/albeto-tiny/best.json",  # study_trials
         "results/bench/speed/albeto-tiny_cuda.json",
         "results/bench/speed/albeto-tiny_cpu.json",
     ]
@@ -143,6 +144,11 @@ def test_dry_run_plans_gpus_for_training() -> None:
             assert resources.get("slurm_partition") == cpu_partition, (rule, resources)
     speed = [resources for rule, resources in jobs if rule == "bench_speed"]
     assert sorted(r["gpu"] for r in speed) == ["0", "1"], speed
+    # memory, time and micro-batch come from the estimator, per job: they differ across models and datasets
+    estimated = [r for rule, r in jobs if rule in ("finetune", "finetune_student", "distill", "cache_teacher")]
+    for key in ("mem_mb", "runtime", "gpu_mem_mb"):
+        assert len({r[key] for r in estimated}) > 3, (key, sorted({r[key] for r in estimated}))
+    assert all(int(r["micro_batch"]) >= 1 and int(r["gpu_mem_mb"]) > 0 for r in estimated)
 
 
 # ------------------------------------------------------------------ the real cluster

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -76,3 +77,20 @@ def test_a_dangling_reference_stops_planning(tmp_path):
     run = dry_run("--configfile", str(bad))
     assert run.returncode != 0
     assert "students.cut_from: 'beto-cased' must be an ALBERT model" in run.stdout + run.stderr
+
+
+def test_plan_runs_offline_on_the_paper_config(tmp_path):
+    """`snakemake plan` writes every training and cache job's estimates and a summary with total GPU-hours."""
+    results = tmp_path / "results"
+    run = subprocess.run(
+        [SNAKEMAKE, "--cores", "1", "--nolock", "plan", "--config", f"results={results}"],
+        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    plan = pd.read_csv(results / "plan" / "resources.csv")
+    assert len(plan) == 3168 + 1440 + 288 + 8 and plan["fits"].all()
+    assert plan["micro_batch"].between(1, 64).all() and plan["hours"].gt(0).all()
+    largest = plan.loc[plan["model"] == "albeto-xxlarge", "micro_batch"].max()
+    assert largest < 64, "ALBETO xxlarge at batch 64 x 512 cannot run whole on a 40 GB GPU"
+    summary = (results / "plan" / "summary.md").read_text()
+    assert "GPU-hours" in summary and "finetune_student" in summary and "every job fits" in summary
