@@ -6,7 +6,7 @@ from speedy.logs import log_to
 from speedy.tasks import task_from_params
 from speedy.teacher import build_cache, read_teachers
 
-with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the script directive
+with log_to(snakemake.log[0], snakemake.resources):  # noqa: F821 - `snakemake` is injected by the script directive
     smk = snakemake  # noqa: F821
     torch.set_num_threads(smk.threads)
     teacher = read_teachers(smk.input.teachers)[int(smk.wildcards.rank) - 1]

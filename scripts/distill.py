@@ -13,7 +13,7 @@ from speedy.tasks import task_from_params
 from speedy.teacher import open_caches, read_teachers
 from speedy.training import GridJob, Schedule, TrainSettings, run_grid_job
 
-with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the script directive
+with log_to(snakemake.log[0], snakemake.resources):  # noqa: F821 - `snakemake` is injected by the script directive
     smk = snakemake  # noqa: F821
     torch.set_num_threads(smk.threads)
     combine, kd = smk.params.teachers, smk.params.kd

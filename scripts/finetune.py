@@ -6,7 +6,7 @@ from speedy.logs import log_to
 from speedy.tasks import task_from_params
 from speedy.training import GridJob, Schedule, TrainSettings, run_grid_job
 
-with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the script directive
+with log_to(snakemake.log[0], snakemake.resources):  # noqa: F821 - `snakemake` is injected by the script directive
     smk = snakemake  # noqa: F821
     torch.set_num_threads(smk.threads)
     grid = {"batch_size": int(smk.wildcards.batch_size), "epochs": int(smk.wildcards.epochs), "learning_rate": float(smk.wildcards.learning_rate)}
