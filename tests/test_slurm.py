@@ -19,6 +19,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from speedy.config import check_references
+
 # ------------------------------------------------------------------ the CI slice (extend it here)
 # One dataset from the demo sources through fine-tuning, teacher selection, the teacher cache and
 # distillation, with its tables. To extend the slice, add outputs below (and, for a new kind of output,
@@ -73,6 +75,7 @@ def slice_config() -> dict[str, Any]:
     config["students"] = {**config["students"], "tiny": [SLICE_STUDENT], "layers": []}
     config["bench"]["reference"] = SLICE_CANDIDATES[0]
     config["distillation"]["timing"] = {**config["distillation"]["timing"], "dataset": SLICE_DATASET}
+    config["export"] = [{"dataset": SLICE_DATASET, "students": [SLICE_STUDENT]}]
     grids = config["finetune"]["grids"]
     grids["cancelled"] = {**grids[config["models"][SLICE_CANCELLED]["lr_group"]], "epochs": [SLICE_CANCELLED_EPOCHS]}
     config["models"][SLICE_CANCELLED] = {**config["models"][SLICE_CANCELLED], "lr_group": "cancelled"}
@@ -279,3 +282,8 @@ def test_demo_slice_on_slurm(slurm_cluster, tmp_path: Path) -> None:
     resumed = f"resuming from checkpoint {checkpoint.parent.relative_to(workdir)}/checkpoint-"  # this one or a later one
     assert resumed in log.read_text(), log.read_text()[-3000:]
     assert not checkpoint.parent.exists(), "the retry removes the checkpoints once it succeeds"
+
+
+def test_slice_config_passes_the_workflow_checks() -> None:
+    """The slice stands in for the copy's config.yaml, so it must pass the checks that every job's start runs."""
+    check_references(slice_config())
