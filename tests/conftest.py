@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from speedy.demo.data import write_demo_dataset
-from speedy.demo.models import build_demo_model
+from speedy.demo.data import write_demo_corpus, write_demo_dataset
+from speedy.demo.models import Pretraining, build_demo_model
 
 DEMO_CONFIG = yaml.safe_load((Path(__file__).parents[1] / "config" / "demo.yaml").read_text(encoding="utf-8"))
 
@@ -27,14 +27,17 @@ def demo_config(root: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def data_demo(tmp_path_factory) -> dict:
-    """The demo datasets and the five tiny models, built once under a temporary folder."""
-    config = demo_config(tmp_path_factory.mktemp("demo"))
+    """The demo datasets and models, built once under a temporary folder (a smaller corpus, 3 pre-training steps)."""
+    root = tmp_path_factory.mktemp("demo")
+    config = demo_config(root)
     for dataset, entry in config["datasets"].items():
         for split, spec in entry["splits"].items():
             write_demo_dataset(dataset, split, spec["path"], spec["format"], config["seed"])
-    corpus = {entry["splits"]["train"]["path"]: entry["splits"]["train"]["format"] for entry in config["datasets"].values()}
+    formats = {dataset: entry["splits"]["train"]["format"] for dataset, entry in config["datasets"].items()}
+    write_demo_corpus(formats, 100, root / "corpus.txt", config["seed"])
+    pretraining = Pretraining(**{**config["world"]["pretraining"], "steps": 3})
     for entry in config["models"].values():
-        build_demo_model(entry["family"], entry["arch"], corpus, entry["pretrained"], config["seed"])
+        build_demo_model(entry["family"], entry["arch"], root / "corpus.txt", pretraining, entry["pretrained"], config["seed"])
     return config
 
 

@@ -10,8 +10,8 @@ import torch
 import transformers
 import yaml
 
-from speedy.demo.data import FORMATS, SIZES, write_demo_dataset
-from speedy.demo.models import build_demo_model
+from speedy.demo.data import FORMATS, LABEL_NOISE, SIZES, TRANSLATED, UNTRANSLATED, corpus_texts, write_demo_corpus, write_demo_dataset
+from speedy.demo.models import Pretraining, build_demo_model
 
 from conftest import DEMO_CONFIG, demo_config, source_split
 from speedy.models import load_task_model, load_tokenizer
@@ -77,6 +77,54 @@ def test_demo_files_exercise_the_loaders(data_demo):
     assert "\tdel\t" in conllu and "\tal\t" in conllu
     assert "del" not in {w for words in source_split(data_demo, "pos", "train").words for w in words}
     assert Path(splits["ner"]).read_text(encoding="utf-8").startswith("-DOCSTART-")
+
+
+def test_corpus_holds_no_text_of_any_split(data_demo, tmp_path):
+    formats = {dataset: FORMATS[dataset] for dataset in FORMATS}
+    lines = write_demo_corpus(formats, 60, tmp_path / "corpus.txt", data_demo["seed"])
+    corpus = set((tmp_path / "corpus.txt").read_text(encoding="utf-8").splitlines())
+    assert len(corpus) == lines > 8 * 30
+    for entry in data_demo["datasets"].values():
+        for spec in entry["splits"].values():
+            texts = set(corpus_texts({spec["path"]: spec["format"]})) - {""}
+            shared = texts & corpus  # short templates filled alike by chance ("Alguien pintó un cuadro."), no document
+            assert max(map(len, shared), default=0) < 120, shared
+    assert [p.name for p in tmp_path.iterdir()] == ["corpus.txt"]
+
+
+def untranslated_share(config: dict, dataset: str, split: str) -> float:
+    """The share of a split's words that a machine translation left in English."""
+    spec = config["datasets"][dataset]["splits"][split]
+    words = " ".join(corpus_texts({spec["path"]: spec["format"]})).split()
+    return sum(word in UNTRANSLATED for word in words) / len(words)
+
+
+@pytest.mark.parametrize("dataset", sorted(TRANSLATED))
+def test_machine_translated_splits_are_noisier_than_test(data_demo, dataset):
+    assert untranslated_share(data_demo, dataset, "test") == 0
+    for split in TRANSLATED[dataset]:
+        assert untranslated_share(data_demo, dataset, split) > 0.005  # QA translates only the questions
+
+
+def test_translated_xnli_labels_are_noisy(data_demo):
+    """A contradiction template says nunca, no or Nadie; a translated split labels some such pairs otherwise."""
+    labels = {}
+    for split in ("train", "test"):
+        frame = source_split(data_demo, "xnli", split)
+        negated = frame.text_pair.str.contains(r"\b(?:nunca|no|Nadie)\b")
+        labels[split] = float((negated != (frame.label == 2)).mean())
+    assert labels["test"] == 0 and LABEL_NOISE / 2 < labels["train"] < LABEL_NOISE * 1.5
+
+
+def test_pretraining_lowers_the_masked_lm_loss(data_demo, tmp_path):
+    formats = {dataset: FORMATS[dataset] for dataset in ("mldoc", "ner")}
+    write_demo_corpus(formats, 100, tmp_path / "corpus.txt", 1)
+    entry = data_demo["models"]["albeto-tiny"]
+    settings = Pretraining(steps=40, batch_size=16, learning_rate=3e-3, seq_length=32)
+    losses = build_demo_model(entry["family"], entry["arch"], tmp_path / "corpus.txt", settings, tmp_path / "model", 1)
+    assert losses["last_loss"] < losses["first_loss"] - 1.0
+    assert not (tmp_path / "model" / "trainer").exists()
+    assert load_tokenizer(tmp_path / "model").is_fast
 
 
 # ------------------------------------------------------------------ models

@@ -47,6 +47,7 @@ def test_paper_dry_run_plans_every_stage(paper_jobs):
     assert paper_jobs["export"] == 8 * 6 and paper_jobs["deploy_table"] == 1
     assert paper_jobs["figure"] == 2 and paper_jobs["time_distillation"] == 1
     assert "build_demo_data" not in paper_jobs and "build_demo_model" not in paper_jobs
+    assert "build_demo_corpus" not in paper_jobs
 
 
 def test_demo_dry_run_builds_the_demo_world():
@@ -54,6 +55,7 @@ def test_demo_dry_run_builds_the_demo_world():
     assert run.returncode == 0, run.stderr[-3000:]
     jobs = job_counts(run.stdout)
     assert jobs["build_demo_data"] == 8 * 3 and jobs["build_demo_model"] == 5  # one job per demo source file
+    assert jobs["build_demo_corpus"] == 1
     assert jobs["finetune"] == 8 * 5
 
 

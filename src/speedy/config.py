@@ -115,6 +115,10 @@ def check_references(config: Config) -> None:
         problems.append(f"distillation.timing.dataset: {timing['dataset']!r} is not under `datasets`")
     if timing["student"] not in student_names(students):
         problems.append(f"distillation.timing.student: {timing['student']!r} is not a student")
+    results = config.get("results", "results").rstrip("/") + "/"
+    built = [m for m, entry in models.items() if entry["pretrained"].startswith(results)]
+    if built and "world" not in config:
+        problems.append(f"world: models {built} are built under {results!r} by the demo rules, which need a `world` block")
     exported: set[tuple[str, str]] = set()
     for n, entry in enumerate(config.get("export", [])):
         if entry["dataset"] not in datasets:

@@ -13,7 +13,7 @@ def demo_data_files():
 
 DEMO_DATA = demo_data_files()
 DEMO_MODELS = [m for m, entry in config["models"].items() if entry["pretrained"].startswith(f"{RESULTS}/")]
-DEMO_CORPUS = {path: fmt for path, (_, split, fmt) in DEMO_DATA.items() if split == "train"}
+DEMO_DATASETS = {dataset: fmt for dataset, _, fmt in DEMO_DATA.values()}
 
 
 rule build_demo_data:
@@ -36,24 +36,45 @@ rule build_demo_data:
         "../../scripts/build_demo_data.py"
 
 
+rule build_demo_corpus:
+    output:
+        out("world/corpus.txt"),
+    params:
+        datasets=DEMO_DATASETS,
+        size=config.get("world", {}).get("corpus_size"),
+        seed=config["seed"],
+    log:
+        out("logs/demo/build_demo_corpus.log"),
+    threads: 1
+    resources:
+        mem_mb=mem_mb(1000),
+        runtime=10,
+    conda:
+        CONDA_ENV
+    script:
+        "../../scripts/build_demo_corpus.py"
+
+
 rule build_demo_model:
     input:
-        list(DEMO_CORPUS),
+        corpus=rules.build_demo_corpus.output[0],
     output:
         directory(out("world/models/{model}")),
     params:
-        corpus=DEMO_CORPUS,
         family=lambda wildcards: config["models"][wildcards.model]["family"],
         arch=lambda wildcards: canonical(config["models"][wildcards.model]["arch"]),
+        pretraining=canonical(config.get("world", {}).get("pretraining")),
         seed=config["seed"],
     log:
         out("logs/demo/build_demo_model/{model}.log"),
+    benchmark:
+        out("benchmarks/demo/build_demo_model/{model}.tsv")
     wildcard_constraints:
         model=_alternatives(DEMO_MODELS),
     threads: 1
     resources:
         mem_mb=mem_mb(2000),
-        runtime=10,
+        runtime=30,
     conda:
         CONDA_ENV
     script:

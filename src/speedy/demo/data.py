@@ -6,11 +6,12 @@ import json
 import os
 import random
 import re
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from speedy.data import XNLI_COLUMNS
+from speedy.data import XNLI_COLUMNS, read_local
 
 SIZES = {"train": 300, "validation": 80, "test": 80}
 FORMATS = {
@@ -48,10 +49,27 @@ EVENTS = [
 ]  # fmt: skip
 YEARS = [str(y) for y in range(1850, 2021)]
 
+# Splits that the real datasets machine-translated (PAWS-X, XNLI and MLQA train; TAR train and dev) are noisier
+# than their human-made test splits: some labels or answer spans are wrong, and some words are left untranslated.
+TRANSLATED = {"pawsx": {"train"}, "xnli": {"train"}, "mlqa": {"train"}, "tar_xquad": {"train", "validation"}}
+LABEL_NOISE = 0.15  # share of translated examples whose label or answer span the translation broke
+WORD_NOISE = 0.08  # share of translated words left in English or mistranslated
+UNTRANSLATED = ["the", "of", "which", "however", "was", "and", "to", "that", "with", "this"]
+
 
 def _person(rng: random.Random) -> str:
     """A first name and a surname."""
     return f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}"
+
+
+def _noise(dataset: str, split: str) -> tuple[float, float]:
+    """The label and word noise of one split: non-zero on the splits the real dataset machine-translated."""
+    return (LABEL_NOISE, WORD_NOISE) if split in TRANSLATED.get(dataset, ()) else (0.0, 0.0)
+
+
+def _translate(rng: random.Random, text: str, word_noise: float) -> str:
+    """`text` with a share of its words replaced as a poor machine translation would."""
+    return " ".join(rng.choice(UNTRANSLATED) if rng.random() < word_noise else w for w in text.split(" "))
 
 
 def _draw(rng: random.Random, source: list[str] | Callable[[random.Random], str]) -> str:
@@ -128,6 +146,7 @@ def _paws_sentence(a: str, b: str, verb: str, place: str, time: str, time_first:
 
 
 def _pawsx(rng: random.Random, split: str, size: int) -> str:
+    label_noise, word_noise = _noise("pawsx", split)
     lines = ["\t".join(("id", "sentence1", "sentence2", "label"))]
     for i in range(size):
         a, b = rng.sample(FIRST_NAMES, 2)
@@ -148,6 +167,9 @@ def _pawsx(rng: random.Random, split: str, size: int) -> str:
             )
         else:  # an adversarial pair: the same words, the two people swapped
             second = _paws_sentence(b, a, verb, city, time, rng.random() < 0.4)
+        if rng.random() < label_noise:
+            label = 1 - label
+        first, second = _translate(rng, first, word_noise), _translate(rng, second, word_noise)
         lines.append(f"{i + 1}\t{first}\t{second}\t{label}")
     return "\n".join(lines) + "\n"
 
@@ -188,6 +210,7 @@ def _xnli_row(language: str, label: str, premise: str, hypothesis: str, prompt: 
 
 
 def _xnli(rng: random.Random, split: str, size: int) -> str:
+    label_noise, word_noise = _noise("xnli", split)
     lines = ["\t".join(XNLI_COLUMNS)]
     pair = 0
     for prompt in range(size):
@@ -199,6 +222,9 @@ def _xnli(rng: random.Random, split: str, size: int) -> str:
         premise = f"{a} {verb} {obj} en {place} {time}."
         label = rng.choice(sorted(XNLI_HYPOTHESES))
         hypothesis = rng.choice(XNLI_HYPOTHESES[label]).format(a=a, verb=verb, obj=obj, place=place, time=time)
+        if rng.random() < label_noise:
+            label = rng.choice(sorted(set(XNLI_HYPOTHESES) - {label}))
+        premise, hypothesis = _translate(rng, premise, word_noise), _translate(rng, hypothesis, word_noise)
         pair += 1
         lines.append(_xnli_row("es", label, premise, hypothesis, prompt, pair, rng.choice(XNLI_GENRES)))
     return "\n".join(lines) + "\n"
@@ -406,7 +432,7 @@ QA_FILLERS = [
     "Los periódicos de la época dedicaron largos artículos a estos acontecimientos.",
     "Todavía hoy se organizan visitas guiadas y conferencias para recordar aquella etapa.",
 ]
-QA_WORDS = (45, 90)  # the range of a context's length in words
+QA_WORDS = (30, 60)  # the range of a context's length in words: most fit one window
 
 
 def _fill(template: str, values: dict[str, str]) -> tuple[str, dict[str, int]]:
@@ -468,12 +494,16 @@ def _qa(dataset: str) -> Callable[[random.Random, str, int], str]:
     """The writer of one QA dataset's SQuAD JSON."""
 
     def write(rng: random.Random, split: str, size: int) -> str:
+        span_noise, word_noise = _noise(dataset, split)
         articles, count = [], 0
         while count < size:
             title, context, questions = _qa_paragraph(rng, QA_THEMES[dataset])
             qas = []
             for question, answer, start in rng.sample(questions, min(len(questions), 4, size - count)):
                 answers = [{"text": answer, "answer_start": start}]
+                if rng.random() < span_noise:  # a span misaligned by the translation: one word too many
+                    answers = [_second_answer(context, answer, start)]
+                question = _translate(rng, question, word_noise)
                 if split == "test" and rng.random() < 0.3:
                     answers.append(_second_answer(context, answer, start))
                 qas.append({"id": f"{dataset}-{split}-{count:04d}", "question": question, "answers": answers})
@@ -512,3 +542,31 @@ def write_demo_dataset(dataset: str, split: str, path: str | Path, fmt: str, see
         raise ValueError(f"unknown split {split!r}; expected one of {list(SIZES)}")
     rng = random.Random(f"{seed}/{dataset}/{split}")
     _write_atomic(Path(path), WRITERS[dataset](rng, split, SIZES[split]))
+
+
+def corpus_texts(files: Mapping[str, str]) -> Iterator[str]:
+    """The Spanish text of source files (path -> format): sentences, pairs, questions, contexts and joined words."""
+    for file, fmt in files.items():
+        for record in read_local(file, fmt):
+            yield from (record[field] for field in ("text", "text_pair", "question", "context") if field in record)
+            if "words" in record and "context" not in record:
+                yield " ".join(record["words"])
+
+
+def write_demo_corpus(datasets: Mapping[str, str], size: int, path: str | Path, seed: int) -> int:
+    """Write the unlabelled pre-training corpus, one text per line: `size` records per dataset (name -> format),
+    drawn afresh (none is in a split) and read back through the real loaders. Returns the number of lines."""
+    path = Path(path)
+    staging = path.with_name(f".{path.name}.{os.getpid()}.parts")
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        files = {}
+        for dataset, fmt in datasets.items():
+            files[str(staging / dataset)] = fmt
+            _write_atomic(staging / dataset, WRITERS[dataset](random.Random(f"{seed}/{dataset}/corpus"), "corpus", size))
+        texts = sorted(set(corpus_texts(files)))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    random.Random(f"{seed}/corpus").shuffle(texts)
+    _write_atomic(path, "\n".join(texts) + "\n")
+    return len(texts)

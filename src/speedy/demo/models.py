@@ -1,15 +1,14 @@
-"""The demo world's models: tiny models of every family of the roster, with tokenizers trained on the demo corpus."""
+"""The demo world's models: small models of every family of the roster, with tokenizers trained on the demo corpus
+and masked-LM pre-training on it, as the real checkpoints were pre-trained on unlabelled Spanish text."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from speedy.data import read_local
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -23,13 +22,15 @@ SPECIAL_TOKENS = {  # in id order; pad is 0 except for RoBERTa (1), as in the re
 UNCASED = {"distilbert"}  # distilbeto is uncased; beto-cased, ALBETO and the RoBERTa models are cased
 
 
-def corpus_texts(files: Mapping[str, str]) -> Iterator[str]:
-    """The Spanish text of source files (path -> format): sentences, pairs, questions, contexts and joined words."""
-    for file, fmt in files.items():
-        for record in read_local(file, fmt):
-            yield from (record[field] for field in ("text", "text_pair", "question", "context") if field in record)
-            if "words" in record and "context" not in record:
-                yield " ".join(record["words"])
+@dataclass(frozen=True)
+class Pretraining:
+    """Masked-LM pre-training of a demo model on the demo corpus (steps 0: the model stays random)."""
+
+    steps: int
+    batch_size: int
+    learning_rate: float
+    seq_length: int
+    mask_probability: float = 0.15
 
 
 def train_tokenizer(family: str, texts: list[str], vocab_size: int, model_max_length: int) -> PreTrainedTokenizerBase:
@@ -64,15 +65,37 @@ def train_tokenizer(family: str, texts: list[str], vocab_size: int, model_max_le
     raise ValueError(f"unknown model family {family!r}; expected one of {sorted(SPECIAL_TOKENS)}")
 
 
-def build_demo_model(family: str, arch: dict[str, Any], corpus: Mapping[str, str], out_dir: str | Path, seed: int) -> None:
-    """Save a randomly initialised masked-LM of `arch` with a tokenizer trained on the demo corpus."""
+def pretrain(model, tokenizer: PreTrainedTokenizerBase, texts: list[str], settings: Pretraining, seed: int, work_dir: Path) -> dict[str, float]:
+    """Masked-LM training of `model` on `texts` with HF Trainer; the first and last logged training losses."""
+    import datasets
+    from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
+
+    lines = datasets.Dataset.from_dict({"text": texts})
+    encoded = lines.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=settings.seq_length), batched=True, remove_columns=["text"])
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=settings.mask_probability, seed=seed)
+    arguments = TrainingArguments(
+        output_dir=str(work_dir), max_steps=settings.steps, per_device_train_batch_size=settings.batch_size,
+        learning_rate=settings.learning_rate, warmup_steps=0.05, weight_decay=0.01, seed=seed, data_seed=seed,
+        logging_steps=max(1, settings.steps // 10), save_strategy="no", report_to=[], disable_tqdm=True, use_cpu=True,
+    )  # fmt: skip
+    trainer = Trainer(model=model, args=arguments, train_dataset=encoded, data_collator=collator)
+    trainer.train()
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    return {"first_loss": losses[0], "last_loss": losses[-1]} if losses else {}
+
+
+def build_demo_model(
+    family: str, arch: dict[str, Any], corpus: str | Path, pretraining: Pretraining, out_dir: str | Path, seed: int
+) -> dict[str, float]:  # fmt: skip
+    """Save a masked-LM of `arch`, pre-trained on the corpus file (one text per line), with a tokenizer trained on it."""
     import torch
     from transformers import AutoModelForMaskedLM
 
     from speedy.models import arch_config
 
+    texts = Path(corpus).read_text(encoding="utf-8").splitlines()
     positions = arch["max_position_embeddings"] - (2 if family == "roberta" else 0)
-    tokenizer = train_tokenizer(family, list(corpus_texts(corpus)), arch["vocab_size"], positions)
+    tokenizer = train_tokenizer(family, texts, arch["vocab_size"], positions)
     if len(tokenizer) > arch["vocab_size"]:
         raise ValueError(f"the {family} tokenizer has {len(tokenizer)} tokens, above vocab_size {arch['vocab_size']}")
     torch.manual_seed(seed)
@@ -82,9 +105,12 @@ def build_demo_model(family: str, arch: dict[str, Any], corpus: Mapping[str, str
     staging = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
     try:
+        losses = pretrain(model, tokenizer, texts, pretraining, seed, staging / "trainer") if pretraining.steps else {}
+        shutil.rmtree(staging / "trainer", ignore_errors=True)
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         shutil.rmtree(out, ignore_errors=True)
         os.replace(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    return losses
