@@ -116,8 +116,10 @@ def test_published_models_hold_safe_weights_labels_and_a_card(demo):
     assert not [p for p in (demo / "models").rglob("*") if p.suffix in (".bin", ".pt", ".pth", ".pkl", ".pickle")]
 
 
-def test_grid_weights_and_checkpoints_are_temporary(demo):
-    assert not list((demo / "grid").glob("*/*/*/*/model"))
+def test_only_each_grids_best_point_keeps_weights_and_checkpoints_are_gone(demo):
+    for grid in (demo / "grid").glob("*/*/*"):
+        kept = [folder for folder in grid.glob("*/model") if (folder / "model.safetensors").exists()]
+        assert len(kept) == 1, grid
     assert not [p for p in (demo / "checkpoints").rglob("*") if p.is_file()]
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from speedy.publish import publish_best
+import pytest
+
+from speedy.publish import PRUNED, publish_best
 from speedy.tasks import TaskSettings, make_task
 from speedy.teacher import cache_key, read_teachers, select_teachers
 
@@ -41,6 +43,28 @@ def test_publish_keeps_the_lowest_selection_loss_and_scores_it(tmp_path):
     card = (out / "README.md").read_text()
     assert "xnli" in card and "lr=p1" in card and "base_model: dccuchile/bert" in card and "pipe = pipeline" in card
     assert json.loads((tmp_path / "s.json").read_text()) == scores
+
+
+def test_only_the_best_grid_point_keeps_its_weights_and_a_grown_grid_republishes(tmp_path):
+    runs = [grid_point(tmp_path, "p0", 0.9, {"a": 1, "b": 0}), grid_point(tmp_path, "p1", 0.4, {"a": 1, "b": 1})]
+    (tmp_path / "p0" / "model" / ".snakemake_timestamp").touch()
+    publish_best(runs, "finetuned", "accuracy", "b", str(tmp_path / "out1"), str(tmp_path / "s1.json"))
+    assert sorted(p.name for p in (tmp_path / "p0" / "model").iterdir()) == [".snakemake_timestamp", PRUNED]
+    assert "lr=p1" in (tmp_path / "p0" / "model" / PRUNED).read_text()
+    assert (tmp_path / "p1" / "model" / "model.safetensors").samefile(tmp_path / "out1" / "model.safetensors")
+    # a new learning rate: only the new point trained; the old best still has its weights, and wins again
+    runs.append(grid_point(tmp_path, "p2", 0.6, {"a": 0, "b": 1}))
+    scores = publish_best(runs, "finetuned", "accuracy", "b", str(tmp_path / "out2"), str(tmp_path / "s2.json"))
+    assert scores["grid"]["lr"] == "p1" and (tmp_path / "out2" / "model.safetensors").read_bytes() == b"p1"
+    assert (tmp_path / "p2" / "model" / PRUNED).exists()
+
+
+def test_a_best_grid_point_without_weights_names_its_training_job(tmp_path):
+    runs = [grid_point(tmp_path, "p0", 0.9, {"a": 1, "b": 0}), grid_point(tmp_path, "p1", 0.4, {"a": 1, "b": 1})]
+    publish_best(runs[::-1], "finetuned", "accuracy", "b", str(tmp_path / "out1"), str(tmp_path / "s1.json"))
+    (tmp_path / "p1" / "metrics.json").write_text((tmp_path / "p1" / "metrics.json").read_text().replace("0.4", "0.95"))
+    with pytest.raises(FileNotFoundError, match="re-run its training job"):
+        publish_best(runs, "finetuned", "accuracy", "b", str(tmp_path / "out2"), str(tmp_path / "s2.json"))
 
 
 def candidate(tmp_path, model, loss):

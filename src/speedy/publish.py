@@ -1,8 +1,15 @@
-"""Publishing: keep a grid's best point as a model, score it with the dataset's metric, and write its card."""
+"""Publishing: keep a grid's best point as a model, score it with the dataset's metric, and write its card.
+
+A grid point's model folder is an output of its training job, so it stays, but only the best point keeps its
+weights: publishing empties the others (a note says so). The published folder hard-links the best point's files. Then
+a grid that grows trains only its new points, and a new metric re-scores without training: the next publish finds
+the weights of every point that can win (the new ones, and the old best).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +18,25 @@ from typing import Any
 from speedy import metrics
 
 GridRun = tuple[str, str, str]  # metrics.json, predictions.json and model folder of one grid point
+PRUNED = "PRUNED.md"  # the note left in the model folder of a grid point that did not win
+KEPT = {".snakemake_timestamp", PRUNED}  # Snakemake's time stamp of a directory output stays
+
+
+def prune(model_dir: str | Path, best: dict[str, Any]) -> None:
+    """Empty a losing grid point's model folder but for Snakemake's time stamp and a note naming the winner."""
+    for path in Path(model_dir).iterdir():
+        if path.name not in KEPT:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    grid = ", ".join(f"{k}={v}" for k, v in best["grid"].items())
+    Path(model_dir, PRUNED).write_text(f"Weights dropped when publishing: this grid point lost to {grid}.\n", encoding="utf-8")
+
+
+def link_or_copy(source: str, target: str) -> None:
+    """A hard link of `source` at `target`, or a copy where links are not possible (another file system)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def model_card(scores: dict[str, Any], base: str, usage: str) -> str:
@@ -50,7 +76,15 @@ def publish_best(runs: Sequence[GridRun], kind: str, metric: str, base: str, out
         "validation": {**best["validation"], **split_scores["validation"]},
         "test": split_scores["test"],
     }
-    shutil.copytree(model_dir, out_model)
+    if Path(model_dir, PRUNED).exists():
+        raise FileNotFoundError(
+            f"{model_dir}: the best grid point's weights were dropped by an earlier publish; "
+            f"re-run its training job (snakemake --forcerun on {Path(model_dir).parent})"
+        )
+    for _, _, other in results:
+        if other != model_dir:
+            prune(other, best)
+    shutil.copytree(model_dir, out_model, copy_function=link_or_copy, ignore=shutil.ignore_patterns(*KEPT))
     Path(out_model, "test_predictions.json").write_text(json.dumps(predictions["test"]["predictions"], ensure_ascii=False))
     Path(out_model, "README.md").write_text(model_card(scores, base, best["usage"]))
     Path(out_scores).write_text(json.dumps(scores, indent=2))

@@ -3,7 +3,10 @@
 import itertools
 import os
 import re
+import sys
 from pathlib import Path
+
+sys.path.insert(0, f"{workflow.basedir}/src")  # this checkout's package, also where another one is pip-installed
 
 import pandas as pd
 from snakemake.utils import Paramspace, validate
