@@ -7,8 +7,10 @@ developer's own results/: Snakemake does not track src/speedy, so a run in place
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -203,3 +205,90 @@ def test_question_answering_pipeline_matches_the_workflow(demo):
         qa = pipeline(qa_pipeline.TASK, model=str(folder), device="cpu")
         answers = qa([{"question": q, "context": c} for q, c in zip(data["question"], data["context"])])
         assert [a["answer"] for a in answers] == [saved[i] for i in data["id"]]
+
+
+# ------------------------------------------------------------------ config edits re-run exactly what they affect
+def planned_jobs(demo: Path, config: dict, tmp_path: Path) -> list[tuple[str, dict[str, str]]]:
+    """The jobs a dry run plans after the finished demo, with the config replaced by `config`: (rule, wildcards)."""
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    snakemake = str(Path(sys.executable).with_name("snakemake"))
+    run = subprocess.run([snakemake, "-n", "--profile", "profiles/demo", "--configfile", str(edited)],
+                         cwd=demo.parents[1], env=env, capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:\n)", run.stdout):
+        name = re.match(r"(?:local)?rule (\w+):\n", block)
+        if name:
+            wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.MULTILINE)
+            pairs = [pair.split("=", 1) for pair in wildcards[1].split(", ")] if wildcards else []
+            jobs.append((name[1], dict(pairs)))
+    return jobs
+
+
+def edited(change) -> dict:
+    """A copy of the demo config with `change` applied to it."""
+    config = copy.deepcopy(CONFIG)
+    change(config)
+    return config
+
+
+def reordered(value, top: bool = True):
+    """Every mapping with its keys in reverse order; the top-level `datasets` keep theirs (the tables' column order)."""
+    if isinstance(value, dict):
+        items = list(value.items())
+        return {k: reordered(v, False) if not (top and k == "datasets") else {d: reordered(e, False) for d, e in v.items()}
+                for k, v in reversed(items)}  # fmt: skip
+    return [reordered(item, False) for item in value] if isinstance(value, list) else value
+
+
+def test_the_same_config_with_its_keys_reordered_plans_nothing(demo, tmp_path):
+    assert planned_jobs(demo, reordered(CONFIG), tmp_path) == []
+
+
+def test_a_new_learning_rate_trains_only_the_new_grid_points(demo, tmp_path):
+    def add_rate(config):
+        config["finetune"]["grids"]["default"]["learning_rate"].append(1.0e-3)
+
+    jobs = planned_jobs(demo, edited(add_rate), tmp_path)
+    training = [w for rule, w in jobs if rule in ("finetune", "finetune_student")]
+    assert training and all(float(w["learning_rate"]) == 1.0e-3 for w in training)
+    assert not [rule for rule, _ in jobs if rule in ("prepare_data", "build_demo_model", "make_student")]
+
+
+def test_qa_n_best_trains_no_classification_or_token_model(demo, tmp_path):
+    def n_best(config):
+        config["qa"]["n_best"] += 1
+
+    jobs = planned_jobs(demo, edited(n_best), tmp_path)
+    trained = {w["dataset"] for rule, w in jobs if rule in ("finetune", "finetune_student", "distill", "cache_teacher")}
+    assert trained and all(CONFIG["datasets"][d]["task"] == "qa" for d in trained)
+
+
+def test_distillation_epochs_retrain_no_candidate_and_rebuild_no_cache(demo, tmp_path):
+    def epochs(config):
+        config["distillation"]["max_epochs"] += 1
+
+    rules = {rule for rule, _ in planned_jobs(demo, edited(epochs), tmp_path)}
+    assert "distill" in rules and not rules & {"finetune", "finetune_student", "cache_teacher", "prepare_data"}
+
+
+def test_reordered_labels_redo_that_dataset_from_its_preparation(demo, tmp_path):
+    def reorder(config):
+        config["datasets"]["ner"]["labels"].reverse()
+
+    jobs = planned_jobs(demo, edited(reorder), tmp_path)
+    assert ("prepare_data", {"dataset": "ner"}) in jobs
+    assert {w["dataset"] for _, w in jobs if "dataset" in w} == {"ner"}
+    assert {"finetune", "distill", "publish"} <= {rule for rule, _ in jobs}
+
+
+def test_a_metric_rescores_that_dataset_without_training(demo, tmp_path):
+    def metric(config):
+        config["datasets"]["ner"]["metric"] = "pos_f1"
+
+    jobs = planned_jobs(demo, edited(metric), tmp_path)
+    assert ("publish", {"kind": "finetuned", "dataset": "ner", "model": "beto-cased"}) in jobs
+    assert {w["dataset"] for _, w in jobs if "dataset" in w} == {"ner"}
+    assert not {rule for rule, _ in jobs} & {"finetune", "finetune_student", "prepare_data"}

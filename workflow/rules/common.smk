@@ -73,8 +73,8 @@ def canonical(value):
 
 
 def entry_of(model):
-    """The `models` entry of a candidate or student (family, arch, lr group)."""
-    return model_entry(config["models"], config["students"], model)
+    """The `models` entry of a candidate or student (family, arch, lr group), its keys in one order."""
+    return canonical(model_entry(config["models"], config["students"], model))
 
 
 def dataset_params(dataset):

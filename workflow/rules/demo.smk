@@ -13,7 +13,7 @@ def demo_data_files():
 
 DEMO_DATA = demo_data_files()
 DEMO_MODELS = [m for m, entry in config["models"].items() if entry["pretrained"].startswith(f"{RESULTS}/")]
-DEMO_DATASETS = {dataset: fmt for dataset, _, fmt in DEMO_DATA.values()}
+DEMO_DATASETS = canonical({dataset: fmt for dataset, _, fmt in DEMO_DATA.values()})
 
 
 rule build_demo_data:

@@ -75,7 +75,7 @@ rule distill:
     output:
         metrics=grid_point("{stage}", DISTILL_SPACE.wildcard_pattern, "metrics.json"),
         predictions=grid_point("{stage}", DISTILL_SPACE.wildcard_pattern, "predictions.json"),
-        model=temp(directory(grid_point("{stage}", DISTILL_SPACE.wildcard_pattern, "model"))),
+        model=directory(grid_point("{stage}", DISTILL_SPACE.wildcard_pattern, "model")),
     params:
         source=lambda wildcards: model_source(wildcards.model),
         task=lambda wildcards: task_params(wildcards.dataset),
@@ -103,7 +103,7 @@ use rule finetune as finetune_student with:
     output:
         metrics=grid_point("ablation", FINETUNE_PATTERN, "metrics.json"),
         predictions=grid_point("ablation", FINETUNE_PATTERN, "predictions.json"),
-        model=temp(directory(grid_point("ablation", FINETUNE_PATTERN, "model"))),
+        model=directory(grid_point("ablation", FINETUNE_PATTERN, "model")),
     log:
         grid_log("ablation", FINETUNE_PATTERN, "logs"),
     benchmark:

@@ -25,7 +25,7 @@ rule finetune:
     output:
         metrics=grid_point("finetune", FINETUNE_PATTERN, "metrics.json"),
         predictions=grid_point("finetune", FINETUNE_PATTERN, "predictions.json"),
-        model=temp(directory(grid_point("finetune", FINETUNE_PATTERN, "model"))),
+        model=directory(grid_point("finetune", FINETUNE_PATTERN, "model")),
     params:
         source=lambda wildcards: model_source(wildcards.model),
         task=lambda wildcards: task_params(wildcards.dataset),
