@@ -27,7 +27,7 @@ def test_shipped_configs_are_valid(name):
 
 def test_demo_config_has_the_paper_shape():
     paper, demo = load("config.yaml"), load("config/demo.yaml")
-    assert set(demo) == set(paper)
+    assert set(demo) - {"world"} == set(paper)  # the demo also builds its world: corpus and pre-training
     assert set(demo["datasets"]) == set(paper["datasets"])
     for name, entry in demo["datasets"].items():
         assert entry["task"] == paper["datasets"][name]["task"]
@@ -91,3 +91,10 @@ def test_planning_refuses_what_would_fail_in_a_job():
     assert "max_seq_length 64, doc_stride 32 and qa.max_question_length 32 leave no context" in message
     assert "distillation.teachers: 9 teachers, but only 5 candidates" in message
     assert "study.student: 'beto-cased' is not a student" in message
+
+
+def test_models_built_under_the_results_folder_need_a_world_block():
+    config = load("config/demo.yaml")
+    del config["world"]
+    with pytest.raises(ConfigError, match="need a `world` block"):
+        check_references(config)
