@@ -1,7 +1,8 @@
 # Tables 1-8 and Figure 1 as in the paper, and beyond it: multi-teacher distillation, the speed/quality
 # frontier (table and Figure 2), the best model per latency budget and the paper against this run.
 # One rule writes every table (scripts/make_table.py), one every figure (scripts/make_figure.py); each output
-# goes into the Snakemake report with its caption, workflow/report/{name}.rst.
+# goes into the Snakemake report with its caption, workflow/report/{name}.rst. Rule environment records the
+# run's hardware and versions for the report (workflow/report/environment.rst).
 
 ABLATION_TABLES = {}  # the FT-against-KD table of each task type (the paper's Tables 5-7)
 for _dataset, _entry in config["datasets"].items():
@@ -72,12 +73,20 @@ def figure_inputs(wildcards):
 
 
 def caption(name):
-    """A table's or figure's caption: workflow/report/{name}.rst, or ablation.rst for the FT-against-KD tables."""
-    if name in ABLATION_TABLES:
-        text = Path(workflow.basedir, "workflow/report/ablation.rst").read_text()
-        return text.replace("TABLE", name.capitalize()).replace("DATASETS", ", ".join(ABLATION_TABLES[name]))
-    fields = {**config["bench"], "teachers": TEACHERS, "teacher_weights": config["distillation"]["teacher_weights"]}
-    return Path(workflow.basedir, f"workflow/report/{name}.rst").read_text().format_map(fields)
+    """A table's or figure's caption: workflow/report/{name}.rst, or ablation.rst for the FT-against-KD tables, with
+    the config values it names filled in."""
+    datasets = ABLATION_TABLES.get(name, DATASETS)
+    fields = {
+        **config["bench"],
+        "teachers": TEACHERS,
+        "teacher_weights": config["distillation"]["teacher_weights"],
+        "timing": config["distillation"]["timing"],
+        "table": name.replace("table", "Table "),
+        "task": task_type(config["datasets"][datasets[0]]["task"]).name,
+        "datasets": ", ".join(datasets),
+    }
+    file = "ablation" if name in ABLATION_TABLES else name
+    return Path(workflow.basedir, f"workflow/report/{file}.rst").read_text().format_map(fields)
 
 
 rule table:
@@ -120,3 +129,18 @@ rule figure:
         CONDA_ENV
     script:
         "../../scripts/make_figure.py"
+
+
+rule environment:
+    input:
+        speed=speed_files(),
+    output:
+        csv=out("tables/environment.csv"),
+        md=report(out("tables/environment.md"), caption="../report/environment.rst", category="Environment"),
+    log:
+        out("logs/tables/environment.log"),
+    localrule: True
+    conda:
+        CONDA_ENV
+    script:
+        "../../scripts/make_environment_table.py"
