@@ -503,10 +503,12 @@ def test_make_figure_script_draws_figure2_from_the_frontier_table(tmp_path):
 
 
 def test_every_caption_fills_in_from_the_config():
-    fields = {**PAPER_CONFIG["bench"], "teachers": 2, "teacher_weights": "loss"}
+    fields = {**PAPER_CONFIG["bench"], "teachers": 2, "teacher_weights": "loss", "timing": PAPER_CONFIG["distillation"]["timing"]}
     for name in ("table1", "table2", "table3", "table4", "table8", "frontier", "budget", "paper_vs_run",
                  "multi_teacher", "figure1", "figure2"):  # fmt: skip
         text = (ROOT / "workflow" / "report" / f"{name}.rst").read_text(encoding="utf-8").format_map(fields)
         assert text.startswith("**") and "{" not in text, name
     budget = (ROOT / "workflow" / "report" / "budget.rst").read_text(encoding="utf-8").format_map(fields)
     assert "batch 1 × 512 tokens" in budget
+    table8 = (ROOT / "workflow" / "report" / "table8.rst").read_text(encoding="utf-8").format_map(fields)
+    assert "albeto-tiny distilled on xnli" in table8 and "batch 32, 5 epochs, 3 runs" in table8  # distillation.timing
