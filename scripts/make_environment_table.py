@@ -8,4 +8,4 @@ with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the sc
     smk = snakemake  # noqa: F821
     table = environment_table([read_json(path) for path in smk.input.speed])
     print(table.to_string(index=False))
-    write_table(table, smk.output.csv, smk.output.md)
+    write_table(table, smk.output.csv, smk.output.md, smk.output.html)

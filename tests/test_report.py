@@ -69,14 +69,14 @@ def report_specs() -> dict[str, dict]:
 
 
 def link_targets(report_spec: dict) -> list[str]:
-    """The file names that the report links to (environment.md, deploy.md, ...), as in `name.md_` in a caption."""
-    return sorted({Path(entry["output"]).name for entry in report_spec["reports"]} - {"{table}.md", "{figure}.png"})
+    """The file names that the report links to (environment.html, deploy.html, ...), as in `name.html_` in a caption."""
+    return sorted({Path(entry["output"]).name for entry in report_spec["reports"]} - {"{table}.html", "{figure}.png"})
 
 
 def rendered(text: str, targets: list[str]) -> str:
     """A caption as the report renders it (reStructuredText to HTML), failing on any docutils warning.
 
-    `targets` are the report's file links (`name.md_`), which Snakemake appends to every caption."""
+    `targets` are the report's file links (`name.html_`), which Snakemake appends to every caption."""
     links = "\n\n" + "\n".join(f".. _{target}: #" for target in targets) + "\n"
     overrides = {"halt_level": 2, "report_level": 2, "warning_stream": False}
     return docutils.core.publish_parts(text + links, writer="html", settings_overrides=overrides)["body"]
@@ -91,9 +91,11 @@ def test_every_report_output_has_its_own_caption(report_specs, config):
         caption = Path(entry["caption"])
         assert caption.is_file(), f"{entry['rule']}: caption {caption} of {entry['output']} is missing"
         assert entry["category"], f"{entry['output']} has no report category"
+        if entry["category"] in ("Tables", "Environment"):  # the report shows HTML; Markdown only as a download
+            assert entry["output"].endswith(".html"), f"{entry['output']}: a table in the report must be an HTML page"
         if caption.name == GENERIC:
             assert entry["rule"] in ("table", "figure"), f"rule {entry['rule']} shows the generic caption"
-        else:  # the caption file is named after the output (deploy.md: deploy.rst, study.png: study.rst)
+        else:  # the caption file is named after the output (deploy.html: deploy.rst, study.png: study.rst)
             assert caption.stem == Path(entry["output"]).stem, f"{entry['output']} shows {caption.name}"
     assert {"table", "figure", "environment", "deploy_table", "study_collect"} <= {e["rule"] for e in reports}
     # every table and figure of rules table and figure: its own filled-in caption, which names it and renders
@@ -138,7 +140,7 @@ def test_jinja_captions_and_the_workflow_description_render(report_specs, name):
         if caption == "study.rst":
             assert f"{study['student']} on {study['dataset']}" in html and f"{study['trials']} trials" in html
         if caption == "workflow.rst":
-            assert 'href="#">environment.md</a>' in html
+            assert 'href="#">environment.html</a>' in html
             assert ("synthetic" in html) == (name == "demo")
 
 
@@ -146,7 +148,7 @@ def test_environment_table_lists_hardware_and_versions(tmp_path):
     speed = {"model": "tiny", "device": "cpu", "threads": 1, "cpu": "Test CPU 9000", "gpu": None, "torch": "2.13.0"}
     speed_file = tmp_path / "tiny_cpu.json"
     speed_file.write_text(json.dumps(speed))
-    outputs = {"csv": str(tmp_path / "environment.csv"), "md": str(tmp_path / "environment.md")}
+    outputs = {name: str(tmp_path / f"environment.{name}") for name in ("csv", "md", "html")}
     smk = SimpleNamespace(
         input=InputFiles(fromdict={"speed": [str(speed_file)]}),
         output=OutputFiles(fromdict=outputs),
@@ -161,3 +163,4 @@ def test_environment_table_lists_hardware_and_versions(tmp_path):
     assert table["CPU"] and table["GPU"] and table["memory"].endswith("GiB")
     assert table["speed benchmark on cpu"] == "CPU Test CPU 9000, 1 thread(s), torch 2.13.0 (1 model(s))"
     assert "| Python" in Path(outputs["md"]).read_text(encoding="utf-8")
+    assert "<td>Python</td>" in Path(outputs["html"]).read_text(encoding="utf-8")

@@ -52,7 +52,8 @@ rule deploy_table:
         reports=deploy_reports(),
     output:
         csv=out("tables/deploy.csv"),
-        md=report(out("tables/deploy.md"), caption="../report/deploy.rst", category="Tables"),
+        md=out("tables/deploy.md"),
+        html=report(out("tables/deploy.html"), caption="../report/deploy.rst", category="Tables"),
     log:
         out("logs/tables/deploy.log"),
     localrule: True

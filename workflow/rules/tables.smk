@@ -1,7 +1,8 @@
 # Tables 1-8 and Figure 1 as in the paper, and beyond it: multi-teacher distillation, the speed/quality
 # frontier (table and Figure 2), the best model per latency budget and the paper against this run.
 # One rule writes every table (scripts/make_table.py), one every figure (scripts/make_figure.py); each output
-# goes into the Snakemake report with its caption, workflow/report/{name}.rst. Rule environment records the
+# goes into the Snakemake report with its caption, workflow/report/{name}.rst (a table as an HTML page, which the
+# report shows; it would only offer Markdown for download). Rule environment records the
 # run's hardware and versions for the report (workflow/report/environment.rst).
 
 ABLATION_TABLES = {}  # the FT-against-KD table of each task type (the paper's Tables 5-7)
@@ -94,7 +95,8 @@ rule table:
         unpack(table_inputs),
     output:
         csv=out("tables/{table}.csv"),
-        md=report(out("tables/{table}.md"), caption="../report/caption.rst", category="Tables"),
+        md=out("tables/{table}.md"),
+        html=report(out("tables/{table}.html"), caption="../report/caption.rst", category="Tables"),
     params:
         datasets=lambda wildcards: ABLATION_TABLES.get(wildcards.table, DATASETS),
         candidates=CANDIDATES,
@@ -136,7 +138,8 @@ rule environment:
         speed=speed_files(),
     output:
         csv=out("tables/environment.csv"),
-        md=report(out("tables/environment.md"), caption="../report/environment.rst", category="Environment"),
+        md=out("tables/environment.md"),
+        html=report(out("tables/environment.html"), caption="../report/environment.rst", category="Environment"),
     log:
         out("logs/tables/environment.log"),
     localrule: True
