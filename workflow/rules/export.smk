@@ -15,7 +15,7 @@ def export_targets():
     if not EXPORTS:
         return []
     folders = [out(f"models/deployable/{dataset}/{model}") for dataset, model in EXPORTS]
-    return folders + [out("tables/deploy.csv"), out("tables/deploy.md")]
+    return folders + [out(f"tables/deploy.{ext}") for ext in ("csv", "md", "html")]
 
 
 rule export:

@@ -73,10 +73,27 @@ def figure_inputs(wildcards):
     return {"macs": out("bench/macs.csv")} if wildcards.figure == "figure1" else {"frontier": out("tables/frontier.csv")}
 
 
+METRIC_NAMES = {  # what a table cell of each config metric shows (speedy.metrics.headline)
+    "accuracy": "accuracy",
+    "pos_f1": "word-level micro F1",
+    "ner_f1": "entity-level micro F1 (seqeval, CoNLL)",
+    "squad": "SQuAD F1 / exact match",
+}
+
+
+def _metric_names(metrics):
+    """What the cells of datasets with these metrics show: one name when they share it, else per dataset."""
+    names = {dataset: METRIC_NAMES[metric] for dataset, metric in metrics.items()}
+    if len(set(names.values())) == 1:
+        return next(iter(names.values()))
+    return "; ".join(f"{dataset}: {name}" for dataset, name in names.items())
+
+
 def caption(name):
     """A table's or figure's caption: workflow/report/{name}.rst, or ablation.rst for the FT-against-KD tables, with
     the config values it names filled in."""
     datasets = ABLATION_TABLES.get(name, DATASETS)
+    metrics = {dataset: config["datasets"][dataset]["metric"] for dataset in datasets}
     fields = {
         **config["bench"],
         "teachers": TEACHERS,
@@ -85,6 +102,8 @@ def caption(name):
         "table": name.replace("table", "Table "),
         "task": task_type(config["datasets"][datasets[0]]["task"]).name,
         "datasets": ", ".join(datasets),
+        "metrics": _metric_names(metrics),
+        "main": " or ".join(dict.fromkeys("accuracy" if metric == "accuracy" else "F1" for metric in metrics.values())),
     }
     file = "ablation" if name in ABLATION_TABLES else name
     return Path(workflow.basedir, f"workflow/report/{file}.rst").read_text().format_map(fields)
