@@ -190,10 +190,14 @@ def test_table4_teachers():
                    "learning_rate": "2e-05", "selection_loss": 0.53, "selected by": "validation loss"}  # fmt: skip
 
 
-def test_write_table_csv_and_markdown(tmp_path):
+def test_write_table_csv_markdown_and_html(tmp_path):
     table = table2(FINETUNED, DISTILLED, LAYOUT)
-    write_table(table, tmp_path / "t" / "table2.csv", tmp_path / "t" / "table2.md")
+    write_table(table, tmp_path / "t" / "table2.csv", tmp_path / "t" / "table2.md", tmp_path / "t" / "table2.html")
     assert pd.read_csv(tmp_path / "t" / "table2.csv").loc[0, "xnli"] == 79.9
+    page = (tmp_path / "t" / "table2.html").read_text(encoding="utf-8")  # the page the Snakemake report shows
+    assert page.startswith("<!DOCTYPE html>") and "<th>mlqa</th>" in page
+    assert "<td>beto</td>\n      <td>FT</td>\n      <td>79.90</td>\n      <td>88.12</td>\n      <td>81.20 / 70.00</td>" in page
+    assert "td:nth-child(3), td:nth-child(4) {" in page  # the numeric columns xnli and ner align right
     lines = (tmp_path / "t" / "table2.md").read_text(encoding="utf-8").splitlines()
     cells = [[cell.strip() for cell in line.split("|")[1:-1]] for line in lines]
     assert cells[0] == ["model", "method", "xnli", "ner", "mlqa"]
@@ -247,7 +251,7 @@ def run_script(tmp_path, script, wildcards, params, inputs, outputs):
 
 def test_make_table_and_figure_scripts(tmp_path):
     inputs = {"finetuned": score_files(tmp_path, FINETUNED), "distilled": score_files(tmp_path, DISTILLED)}
-    outputs = {"csv": str(tmp_path / "table7.csv"), "md": str(tmp_path / "table7.md")}
+    outputs = {ext: str(tmp_path / f"table7.{ext}") for ext in ("csv", "md", "html")}
     layout = ablation("qa")
     params = {"datasets": layout.datasets, "candidates": layout.candidates, "students": layout.students, "options": {}}
     run_script(tmp_path, "make_table", {"table": "table7"}, params, inputs, outputs)
@@ -503,10 +507,12 @@ def test_make_figure_script_draws_figure2_from_the_frontier_table(tmp_path):
 
 
 def test_every_caption_fills_in_from_the_config():
-    fields = {**PAPER_CONFIG["bench"], "teachers": 2, "teacher_weights": "loss"}
+    fields = {**PAPER_CONFIG["bench"], "teachers": 2, "teacher_weights": "loss", "timing": PAPER_CONFIG["distillation"]["timing"]}
     for name in ("table1", "table2", "table3", "table4", "table8", "frontier", "budget", "paper_vs_run",
                  "multi_teacher", "figure1", "figure2"):  # fmt: skip
         text = (ROOT / "workflow" / "report" / f"{name}.rst").read_text(encoding="utf-8").format_map(fields)
         assert text.startswith("**") and "{" not in text, name
     budget = (ROOT / "workflow" / "report" / "budget.rst").read_text(encoding="utf-8").format_map(fields)
     assert "batch 1 × 512 tokens" in budget
+    table8 = (ROOT / "workflow" / "report" / "table8.rst").read_text(encoding="utf-8").format_map(fields)
+    assert "albeto-tiny distilled on xnli" in table8 and "batch 32, 5 epochs, 3 runs" in table8  # distillation.timing

@@ -45,7 +45,7 @@ def test_paper_dry_run_plans_every_stage(paper_jobs):
     assert paper_jobs["count_macs"] == 1 and paper_jobs["bench_speed"] == 16
     assert paper_jobs["table"] == 11  # Tables 1-8, frontier, budget, paper_vs_run
     assert paper_jobs["export"] == 8 * 6 and paper_jobs["deploy_table"] == 1
-    assert paper_jobs["figure"] == 2 and paper_jobs["time_distillation"] == 1
+    assert paper_jobs["figure"] == 2 and paper_jobs["time_distillation"] == 1 and paper_jobs["environment"] == 1
     assert "build_demo_data" not in paper_jobs and "build_demo_model" not in paper_jobs
     assert "build_demo_corpus" not in paper_jobs
 

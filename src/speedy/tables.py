@@ -73,15 +73,44 @@ def _markdown_cell(value: Any) -> str:
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
-def write_table(df: pd.DataFrame, csv_path: str | Path, md_path: str | Path) -> None:
-    """Write a table as CSV and as a Markdown pipe table (floats with 2 decimals, missing cells empty)."""
-    for path in (csv_path, md_path):
+HTML_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font: 14px/1.4 system-ui, sans-serif; margin: 1em; }}
+table {{ border-collapse: collapse; }}
+th, td {{ border-bottom: 1px solid #ddd; padding: 0.25em 0.75em; text-align: left; white-space: nowrap; }}
+th {{ background: #f3f4f6; position: sticky; top: 0; }}
+{numeric} {{ text-align: right; font-variant-numeric: tabular-nums; }}
+</style></head>
+<body>
+{table}
+</body></html>
+"""
+
+
+def html_page(cells: pd.DataFrame, numeric: Sequence[bool], title: str) -> str:
+    """A self-contained HTML page of a table's formatted cells, numeric columns right-aligned (for the report)."""
+    selectors = [f"td:nth-child({i + 1})" for i, right in enumerate(numeric) if right] or ["td.none"]
+    table = cells.to_html(index=False, border=0, escape=True)
+    return HTML_PAGE.format(title=title, numeric=", ".join(selectors), table=table)
+
+
+def write_table(
+    df: pd.DataFrame, csv_path: str | Path, md_path: str | Path, html_path: str | Path | None = None
+) -> None:
+    """Write a table as CSV, as a Markdown pipe table and, given `html_path`, as an HTML page for the Snakemake report
+    (floats with 2 decimals, missing cells empty)."""
+    paths = [path for path in (csv_path, md_path, html_path) if path is not None]
+    for path in paths:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(csv_path, index=False)
     cells = df.astype(object).map(_markdown_cell)
-    align = ["right" if is_numeric_dtype(df[column]) else "left" for column in df.columns]
+    numeric = [is_numeric_dtype(df[column]) for column in df.columns]
+    align = ["right" if right else "left" for right in numeric]
     markdown = cells.to_markdown(index=False, disable_numparse=True, colalign=align)
     Path(md_path).write_text(markdown + "\n", encoding="utf-8")
+    if html_path is not None:
+        Path(html_path).write_text(html_page(cells, numeric, Path(html_path).stem), encoding="utf-8")
 
 
 # ------------------------------------------------------------------ score cells

@@ -186,7 +186,7 @@ def mem_mb(base):
 
 
 def all_targets():
-    """Every table and figure (tables.smk: the paper's and ours)."""
-    tables = [out(f"tables/{table}.{ext}") for table in TABLES for ext in ("csv", "md")]
+    """Every table and figure (tables.smk: the paper's and ours) and the run's environment table."""
+    tables = [out(f"tables/{table}.{ext}") for table in [*TABLES, "environment"] for ext in ("csv", "md", "html")]
     figure = [out(f"figures/{name}.{ext}") for name in FIGURES for ext in ("png", "pdf")]
     return tables + figure

@@ -15,7 +15,7 @@ def export_targets():
     if not EXPORTS:
         return []
     folders = [out(f"models/deployable/{dataset}/{model}") for dataset, model in EXPORTS]
-    return folders + [out("tables/deploy.csv"), out("tables/deploy.md")]
+    return folders + [out(f"tables/deploy.{ext}") for ext in ("csv", "md", "html")]
 
 
 rule export:
@@ -52,7 +52,8 @@ rule deploy_table:
         reports=deploy_reports(),
     output:
         csv=out("tables/deploy.csv"),
-        md=report(out("tables/deploy.md"), caption="../report/deploy.rst", category="Tables"),
+        md=out("tables/deploy.md"),
+        html=report(out("tables/deploy.html"), caption="../report/deploy.rst", category="Tables"),
     log:
         out("logs/tables/deploy.log"),
     localrule: True

@@ -1,7 +1,9 @@
 # Tables 1-8 and Figure 1 as in the paper, and beyond it: multi-teacher distillation, the speed/quality
 # frontier (table and Figure 2), the best model per latency budget and the paper against this run.
 # One rule writes every table (scripts/make_table.py), one every figure (scripts/make_figure.py); each output
-# goes into the Snakemake report with its caption, workflow/report/{name}.rst.
+# goes into the Snakemake report with its caption, workflow/report/{name}.rst (a table as an HTML page, which the
+# report shows; it would only offer Markdown for download). Rule environment records the
+# run's hardware and versions for the report (workflow/report/environment.rst).
 
 ABLATION_TABLES = {}  # the FT-against-KD table of each task type (the paper's Tables 5-7)
 for _dataset, _entry in config["datasets"].items():
@@ -71,13 +73,40 @@ def figure_inputs(wildcards):
     return {"macs": out("bench/macs.csv")} if wildcards.figure == "figure1" else {"frontier": out("tables/frontier.csv")}
 
 
+METRIC_NAMES = {  # what a table cell of each config metric shows (speedy.metrics.headline)
+    "accuracy": "accuracy",
+    "pos_f1": "word-level micro F1",
+    "ner_f1": "entity-level micro F1 (seqeval, CoNLL)",
+    "squad": "SQuAD F1 / exact match",
+}
+
+
+def _metric_names(metrics):
+    """What the cells of datasets with these metrics show: one name when they share it, else per dataset."""
+    names = {dataset: METRIC_NAMES[metric] for dataset, metric in metrics.items()}
+    if len(set(names.values())) == 1:
+        return next(iter(names.values()))
+    return "; ".join(f"{dataset}: {name}" for dataset, name in names.items())
+
+
 def caption(name):
-    """A table's or figure's caption: workflow/report/{name}.rst, or ablation.rst for the FT-against-KD tables."""
-    if name in ABLATION_TABLES:
-        text = Path(workflow.basedir, "workflow/report/ablation.rst").read_text()
-        return text.replace("TABLE", name.capitalize()).replace("DATASETS", ", ".join(ABLATION_TABLES[name]))
-    fields = {**config["bench"], "teachers": TEACHERS, "teacher_weights": config["distillation"]["teacher_weights"]}
-    return Path(workflow.basedir, f"workflow/report/{name}.rst").read_text().format_map(fields)
+    """A table's or figure's caption: workflow/report/{name}.rst, or ablation.rst for the FT-against-KD tables, with
+    the config values it names filled in."""
+    datasets = ABLATION_TABLES.get(name, DATASETS)
+    metrics = {dataset: config["datasets"][dataset]["metric"] for dataset in datasets}
+    fields = {
+        **config["bench"],
+        "teachers": TEACHERS,
+        "teacher_weights": config["distillation"]["teacher_weights"],
+        "timing": config["distillation"]["timing"],
+        "table": name.replace("table", "Table "),
+        "task": task_type(config["datasets"][datasets[0]]["task"]).name,
+        "datasets": ", ".join(datasets),
+        "metrics": _metric_names(metrics),
+        "main": " or ".join(dict.fromkeys("accuracy" if metric == "accuracy" else "F1" for metric in metrics.values())),
+    }
+    file = "ablation" if name in ABLATION_TABLES else name
+    return Path(workflow.basedir, f"workflow/report/{file}.rst").read_text().format_map(fields)
 
 
 rule table:
@@ -85,7 +114,8 @@ rule table:
         unpack(table_inputs),
     output:
         csv=out("tables/{table}.csv"),
-        md=report(out("tables/{table}.md"), caption="../report/caption.rst", category="Tables"),
+        md=out("tables/{table}.md"),
+        html=report(out("tables/{table}.html"), caption="../report/caption.rst", category="Tables"),
     params:
         datasets=lambda wildcards: ABLATION_TABLES.get(wildcards.table, DATASETS),
         candidates=CANDIDATES,
@@ -120,3 +150,19 @@ rule figure:
         CONDA_ENV
     script:
         "../../scripts/make_figure.py"
+
+
+rule environment:
+    input:
+        speed=speed_files(),
+    output:
+        csv=out("tables/environment.csv"),
+        md=out("tables/environment.md"),
+        html=report(out("tables/environment.html"), caption="../report/environment.rst", category="Environment"),
+    log:
+        out("logs/tables/environment.log"),
+    localrule: True
+    conda:
+        CONDA_ENV
+    script:
+        "../../scripts/make_environment_table.py"
