@@ -63,7 +63,7 @@ def main_score(demo: Path, kind: str, dataset: str, model: str) -> float:
 
 # ------------------------------------------------------------------ outputs
 def test_every_table_and_figure_exists(demo):
-    tables = [f"table{n}" for n in range(1, 9)] + ["paper_vs_run", "multi_teacher", "frontier", "budget", "deploy"]
+    tables = [f"table{n}" for n in range(1, 9)] + ["paper_vs_run", "multi_teacher", "frontier", "budget", "deploy", "environment"]
     for table in tables:
         for ext in ("csv", "md"):
             assert (demo / f"tables/{table}.{ext}").stat().st_size > 0, table
