@@ -200,7 +200,7 @@ STUDY_RULES = {"study_create", "study_trials", "study_collect"}
 
 @pytest.mark.parametrize(
     ("settings_from", "pairs", "studied"),
-    [("study", ["xnli/albeto-tiny"], True), ("study", ["pawsx/albeto-tiny", "xnli/albeto-base-2"], False),
+    [("study", ["xnli/albeto-tiny"], True), ("study", ["pawsx/albeto-tiny", "xnli/albeto-base-3"], False),
      ("fixed", ["xnli/albeto-tiny"], False)],
 )  # fmt: skip
 def test_only_the_studied_pair_distils_from_the_study(settings_from, pairs, studied, tmp_path):
