@@ -117,6 +117,9 @@ DISTILL_SPACE = _paramspace(
         for b, lr in itertools.product(DISTILL_GRID["batch_size"], DISTILL_GRID["learning_rate"])
     ]
 )
+# Each grid point's folder name, listed once: Paramspace.instance_patterns walks its DataFrame on every call.
+FINETUNE_POINTS = {model: list(space.instance_patterns) for model, space in FINETUNE_SPACES.items()}
+DISTILL_POINTS = list(DISTILL_SPACE.instance_patterns)
 
 
 def distill_stage(kind):
@@ -134,8 +137,8 @@ def grid_stage(kind, model):
 def grid_runs(wildcards, what):
     """The `metrics.json`, `predictions.json` or `model` of every grid point behind a published model."""
     stage = grid_stage(wildcards.kind, wildcards.model)
-    space = DISTILL_SPACE if wildcards.kind in DISTILLED else FINETUNE_SPACES[wildcards.model]
-    return [out(f"grid/{stage}/{wildcards.dataset}/{wildcards.model}/{point}/{what}") for point in space.instance_patterns]
+    points = DISTILL_POINTS if wildcards.kind in DISTILLED else FINETUNE_POINTS[wildcards.model]
+    return [out(f"grid/{stage}/{wildcards.dataset}/{wildcards.model}/{point}/{what}") for point in points]
 
 
 # ------------------------------------------------------------------ models and data
