@@ -21,7 +21,7 @@ def teacher_params(stage):
 
 rule make_student:
     input:
-        lambda wildcards: model_input(config["students"]["cut_from"]),
+        model_input(config["students"]["cut_from"]),
     output:
         directory(out("students/{model}")),
     params:
@@ -42,8 +42,8 @@ rule make_student:
 rule cache_teacher:
     input:
         teachers=out("teachers/{dataset}.json"),
-        models=lambda wildcards: teacher_folders(wildcards.dataset),
-        train=lambda wildcards: prepared(wildcards.dataset, "train"),
+        models=teacher_folders("{dataset}"),
+        train=prepared("{dataset}", "train"),
     output:
         out("cache/{dataset}/teacher{rank}.parquet"),
     params:
@@ -67,7 +67,7 @@ rule cache_teacher:
 
 rule distill:
     input:
-        unpack(lambda wildcards: prepared_splits(wildcards.dataset)),
+        **prepared_splits("{dataset}"),
         teachers=out("teachers/{dataset}.json"),
         caches=lambda wildcards: teacher_caches(wildcards.dataset, DISTILL_STAGES[wildcards.stage]),
         model=lambda wildcards: model_input(wildcards.model),
@@ -115,7 +115,7 @@ TIMING = config["distillation"]["timing"]
 
 rule time_distillation:
     input:
-        unpack(lambda wildcards: prepared_splits(TIMING["dataset"])),
+        **prepared_splits(TIMING["dataset"]),
         teachers=out(f"teachers/{TIMING['dataset']}.json"),
         models=teacher_folders(TIMING["dataset"]),
         model=model_input(TIMING["student"]),

@@ -21,7 +21,7 @@ def export_targets():
 rule export:
     input:
         model=out("models/distilled/{dataset}/{model}"),
-        test=lambda wildcards: prepared(wildcards.dataset, "test"),
+        test=prepared("{dataset}", "test"),
     output:
         model=directory(out("models/deployable/{dataset}/{model}")),
         report=out("bench/deploy/{dataset}/{model}.json"),

@@ -20,7 +20,7 @@ def grid_log(stage, pattern, kind):
 
 rule finetune:
     input:
-        unpack(lambda wildcards: prepared_splits(wildcards.dataset)),
+        **prepared_splits("{dataset}"),
         model=lambda wildcards: model_input(wildcards.model),
     output:
         metrics=grid_point("finetune", FINETUNE_PATTERN, "metrics.json"),
@@ -71,8 +71,8 @@ rule publish:
 
 rule select_teacher:
     input:
-        scores=lambda wildcards: [published("finetuned", wildcards.dataset, m) for m in CANDIDATES],
-        models=lambda wildcards: [out(f"models/finetuned/{wildcards.dataset}/{m}") for m in CANDIDATES],
+        scores=[published("finetuned", "{dataset}", m) for m in CANDIDATES],
+        models=[out(f"models/finetuned/{{dataset}}/{m}") for m in CANDIDATES],
     output:
         out("teachers/{dataset}.json"),
     params:

@@ -52,10 +52,10 @@ rule study_create:
 rule study_trials:
     input:
         study=out("study/{dataset}/{model}/study.json"),
-        train=lambda wildcards: prepared(wildcards.dataset, "train"),
-        validation=lambda wildcards: prepared(wildcards.dataset, "validation"),
+        train=prepared("{dataset}", "train"),
+        validation=prepared("{dataset}", "validation"),
         teachers=out("teachers/{dataset}.json"),
-        cache=lambda wildcards: teacher_caches(wildcards.dataset, 1),
+        cache=teacher_caches("{dataset}", 1),
         model=lambda wildcards: model_input(wildcards.model),
     output:
         out("study/{dataset}/{model}/jobs/{job}.json"),
