@@ -1,5 +1,6 @@
 """Config validation, names, grids, each job's slice of the config and path helpers shared by every rule file."""
 
+import inspect
 import itertools
 import os
 import re
@@ -178,6 +179,31 @@ def prepared_splits(dataset):
 def published(kind, dataset, model):
     """The scores file of a published model."""
     return out(f"scores/{kind}/{dataset}/{model}.json")
+
+
+# ------------------------------------------------------------------ functions of a job's wildcards
+def signature_cached(function):
+    """`function` with its signature worked out once: Snakemake inspects input, params and resources functions per job."""
+    function.__signature__ = inspect.signature(function)
+    return function
+
+
+@signature_cached
+def job_model_input(wildcards):
+    """The model of a job as its input (see model_input)."""
+    return model_input(wildcards.model)
+
+
+@signature_cached
+def job_model_source(wildcards):
+    """What a job loads as its model (see model_source)."""
+    return model_source(wildcards.model)
+
+
+@signature_cached
+def job_task_params(wildcards):
+    """The task of a job's dataset (see task_params)."""
+    return task_params(wildcards.dataset)
 
 
 def mem_mb(base):

@@ -47,7 +47,7 @@ rule cache_teacher:
     output:
         out("cache/{dataset}/teacher{rank}.parquet"),
     params:
-        task=lambda wildcards: task_params(wildcards.dataset),
+        task=job_task_params,
         batch_size=config["distillation"]["teacher_batch_size"],
     log:
         out("logs/cache_teacher/{dataset}/teacher{rank}.log"),
@@ -70,15 +70,15 @@ rule distill:
         **prepared_splits("{dataset}"),
         teachers=out("teachers/{dataset}.json"),
         caches=lambda wildcards: teacher_caches(wildcards.dataset, DISTILL_STAGES[wildcards.stage]),
-        model=lambda wildcards: model_input(wildcards.model),
+        model=job_model_input,
         study=lambda wildcards: study_best(wildcards.dataset, wildcards.model),  # empty unless settings_from: study
     output:
         metrics=grid_point("{stage}", DISTILL_SPACE.wildcard_pattern, "metrics.json"),
         predictions=grid_point("{stage}", DISTILL_SPACE.wildcard_pattern, "predictions.json"),
         model=temp(directory(grid_point("{stage}", DISTILL_SPACE.wildcard_pattern, "model"))),
     params:
-        source=lambda wildcards: model_source(wildcards.model),
-        task=lambda wildcards: task_params(wildcards.dataset),
+        source=job_model_source,
+        task=job_task_params,
         train=train_params(),
         kd=kd_params(),
         teachers=lambda wildcards: teacher_params(wildcards.stage),

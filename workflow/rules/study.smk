@@ -56,12 +56,12 @@ rule study_trials:
         validation=prepared("{dataset}", "validation"),
         teachers=out("teachers/{dataset}.json"),
         cache=teacher_caches("{dataset}", 1),
-        model=lambda wildcards: model_input(wildcards.model),
+        model=job_model_input,
     output:
         out("study/{dataset}/{model}/jobs/{job}.json"),
     params:
-        source=lambda wildcards: model_source(wildcards.model),
-        task=lambda wildcards: task_params(wildcards.dataset),
+        source=job_model_source,
+        task=job_task_params,
         train=train_params(),
     log:
         out("logs/study/{dataset}/{model}/job{job}.log"),
