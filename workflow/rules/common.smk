@@ -1,5 +1,6 @@
 """Config validation, names, grids, each job's slice of the config and path helpers shared by every rule file."""
 
+import inspect
 import itertools
 import os
 import re
@@ -120,6 +121,9 @@ DISTILL_SPACE = _paramspace(
         for b, lr in itertools.product(DISTILL_GRID["batch_size"], DISTILL_GRID["learning_rate"])
     ]
 )
+# Each grid point's folder name, listed once: Paramspace.instance_patterns walks its DataFrame on every call.
+FINETUNE_POINTS = {model: list(space.instance_patterns) for model, space in FINETUNE_SPACES.items()}
+DISTILL_POINTS = list(DISTILL_SPACE.instance_patterns)
 
 
 def distill_stage(kind):
@@ -137,8 +141,8 @@ def grid_stage(kind, model):
 def grid_runs(wildcards, what):
     """The `metrics.json`, `predictions.json` or `model` of every grid point behind a published model."""
     stage = grid_stage(wildcards.kind, wildcards.model)
-    space = DISTILL_SPACE if wildcards.kind in DISTILLED else FINETUNE_SPACES[wildcards.model]
-    return [out(f"grid/{stage}/{wildcards.dataset}/{wildcards.model}/{point}/{what}") for point in space.instance_patterns]
+    points = DISTILL_POINTS if wildcards.kind in DISTILLED else FINETUNE_POINTS[wildcards.model]
+    return [out(f"grid/{stage}/{wildcards.dataset}/{wildcards.model}/{point}/{what}") for point in points]
 
 
 # ------------------------------------------------------------------ models and data
@@ -178,6 +182,31 @@ def prepared_splits(dataset):
 def published(kind, dataset, model):
     """The scores file of a published model."""
     return out(f"scores/{kind}/{dataset}/{model}.json")
+
+
+# ------------------------------------------------------------------ functions of a job's wildcards
+def signature_cached(function):
+    """`function` with its signature worked out once: Snakemake inspects input, params and resources functions per job."""
+    function.__signature__ = inspect.signature(function)
+    return function
+
+
+@signature_cached
+def job_model_input(wildcards):
+    """The model of a job as its input (see model_input)."""
+    return model_input(wildcards.model)
+
+
+@signature_cached
+def job_model_source(wildcards):
+    """What a job loads as its model (see model_source)."""
+    return model_source(wildcards.model)
+
+
+@signature_cached
+def job_task_params(wildcards):
+    """The task of a job's dataset (see task_params)."""
+    return task_params(wildcards.dataset)
 
 
 def mem_mb(base):

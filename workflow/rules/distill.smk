@@ -21,7 +21,7 @@ def teacher_params(stage):
 
 rule make_student:
     input:
-        lambda wildcards: model_input(config["students"]["cut_from"]),
+        model_input(config["students"]["cut_from"]),
     output:
         directory(out("students/{model}")),
     params:
@@ -42,12 +42,12 @@ rule make_student:
 rule cache_teacher:
     input:
         teachers=out("teachers/{dataset}.json"),
-        models=lambda wildcards: teacher_folders(wildcards.dataset),
-        train=lambda wildcards: prepared(wildcards.dataset, "train"),
+        models=teacher_folders("{dataset}"),
+        train=prepared("{dataset}", "train"),
     output:
         out("cache/{dataset}/teacher{rank}.parquet"),
     params:
-        task=lambda wildcards: task_params(wildcards.dataset),
+        task=job_task_params,
         batch_size=config["distillation"]["teacher_batch_size"],
     log:
         out("logs/cache_teacher/{dataset}/teacher{rank}.log"),
@@ -67,18 +67,18 @@ rule cache_teacher:
 
 rule distill:
     input:
-        unpack(lambda wildcards: prepared_splits(wildcards.dataset)),
+        **prepared_splits("{dataset}"),
         teachers=out("teachers/{dataset}.json"),
         caches=lambda wildcards: teacher_caches(wildcards.dataset, DISTILL_STAGES[wildcards.stage]),
-        model=lambda wildcards: model_input(wildcards.model),
+        model=job_model_input,
         study=lambda wildcards: study_best(wildcards.dataset, wildcards.model),  # empty unless settings_from: study
     output:
         metrics=grid_point("{stage}", DISTILL_SPACE.wildcard_pattern, "metrics.json"),
         predictions=grid_point("{stage}", DISTILL_SPACE.wildcard_pattern, "predictions.json"),
         model=directory(grid_point("{stage}", DISTILL_SPACE.wildcard_pattern, "model")),
     params:
-        source=lambda wildcards: model_source(wildcards.model),
-        task=lambda wildcards: task_params(wildcards.dataset),
+        source=job_model_source,
+        task=job_task_params,
         train=train_params(),
         kd=kd_params(),
         teachers=lambda wildcards: teacher_params(wildcards.stage),
@@ -115,7 +115,7 @@ TIMING = config["distillation"]["timing"]
 
 rule time_distillation:
     input:
-        unpack(lambda wildcards: prepared_splits(TIMING["dataset"])),
+        **prepared_splits(TIMING["dataset"]),
         teachers=out(f"teachers/{TIMING['dataset']}.json"),
         models=teacher_folders(TIMING["dataset"]),
         model=model_input(TIMING["student"]),

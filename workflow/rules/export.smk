@@ -21,12 +21,12 @@ def export_targets():
 rule export:
     input:
         model=out("models/distilled/{dataset}/{model}"),
-        test=lambda wildcards: prepared(wildcards.dataset, "test"),
+        test=prepared("{dataset}", "test"),
     output:
         model=directory(out("models/deployable/{dataset}/{model}")),
         report=out("bench/deploy/{dataset}/{model}.json"),
     params:
-        task=lambda wildcards: task_params(wildcards.dataset),
+        task=job_task_params,
         metric=lambda wildcards: config["datasets"][wildcards.dataset]["metric"],
         eval_batch_size=config["finetune"]["eval_batch_size"],
         shape=canonical({key: BENCH[key] for key in ("batch_size", "seq_length")}),

@@ -6,6 +6,7 @@ def grid_point(stage, pattern, what):
     return out(f"grid/{stage}/{{dataset}}/{{model}}/{pattern}/{what}")
 
 
+@signature_cached
 def grid_checkpoints(wildcards, output):
     """A grid job's checkpoint folder: results/checkpoints/ mirrors results/grid/, outside the job's outputs, so that
     Snakemake keeps it when the job fails and the rerun resumes from it (the job removes it when it succeeds)."""
@@ -20,15 +21,15 @@ def grid_log(stage, pattern, kind):
 
 rule finetune:
     input:
-        unpack(lambda wildcards: prepared_splits(wildcards.dataset)),
-        model=lambda wildcards: model_input(wildcards.model),
+        **prepared_splits("{dataset}"),
+        model=job_model_input,
     output:
         metrics=grid_point("finetune", FINETUNE_PATTERN, "metrics.json"),
         predictions=grid_point("finetune", FINETUNE_PATTERN, "predictions.json"),
         model=directory(grid_point("finetune", FINETUNE_PATTERN, "model")),
     params:
-        source=lambda wildcards: model_source(wildcards.model),
-        task=lambda wildcards: task_params(wildcards.dataset),
+        source=job_model_source,
+        task=job_task_params,
         train=train_params(),
         checkpoints=grid_checkpoints,
     log:
@@ -54,7 +55,7 @@ rule publish:
         model=directory(out("models/{kind}/{dataset}/{model}")),
         scores=out("scores/{kind}/{dataset}/{model}.json"),
     params:
-        base=lambda wildcards: model_source(wildcards.model),
+        base=job_model_source,
         metric=lambda wildcards: config["datasets"][wildcards.dataset]["metric"],
     log:
         out("logs/publish/{kind}/{dataset}/{model}.log"),
@@ -71,8 +72,8 @@ rule publish:
 
 rule select_teacher:
     input:
-        scores=lambda wildcards: [published("finetuned", wildcards.dataset, m) for m in CANDIDATES],
-        models=lambda wildcards: [out(f"models/finetuned/{wildcards.dataset}/{m}") for m in CANDIDATES],
+        scores=[published("finetuned", "{dataset}", m) for m in CANDIDATES],
+        models=[out(f"models/finetuned/{{dataset}}/{m}") for m in CANDIDATES],
     output:
         out("teachers/{dataset}.json"),
     params:

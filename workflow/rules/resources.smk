@@ -83,6 +83,7 @@ def job_estimate(rule_name, wildcards, attempt=1):
 def estimated(rule_name, field):
     """A Snakemake resource (mem_mb, runtime, gpu_mem_mb, micro_batch) of a rule's jobs, from their estimates."""
 
+    @signature_cached
     def resource(wildcards, attempt):
         return getattr(job_estimate(rule_name, wildcards, attempt), field)
 

@@ -52,16 +52,16 @@ rule study_create:
 rule study_trials:
     input:
         study=out("study/{dataset}/{model}/study.json"),
-        train=lambda wildcards: prepared(wildcards.dataset, "train"),
-        validation=lambda wildcards: prepared(wildcards.dataset, "validation"),
+        train=prepared("{dataset}", "train"),
+        validation=prepared("{dataset}", "validation"),
         teachers=out("teachers/{dataset}.json"),
-        cache=lambda wildcards: teacher_caches(wildcards.dataset, 1),
-        model=lambda wildcards: model_input(wildcards.model),
+        cache=teacher_caches("{dataset}", 1),
+        model=job_model_input,
     output:
         out("study/{dataset}/{model}/jobs/{job}.json"),
     params:
-        source=lambda wildcards: model_source(wildcards.model),
-        task=lambda wildcards: task_params(wildcards.dataset),
+        source=job_model_source,
+        task=job_task_params,
         train=train_params(),
     log:
         out("logs/study/{dataset}/{model}/job{job}.log"),
