@@ -14,11 +14,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from speedy.cache import read_cache, write_cache
-from speedy.kd import CachedTeacher, combine_rows, teacher_weights
 from speedy.tasks import Task
+
+if TYPE_CHECKING:
+    from speedy.kd import CachedTeacher
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +129,8 @@ def open_caches(
     Each cache is refused unless it was made for its teacher, this data and these settings, and every row
     checks out (see speedy.cache).
     """
+    from speedy.kd import CachedTeacher, combine_rows, teacher_weights  # torch: only distillation jobs need it
+
     if len(teachers) != len(cache_files) or not teachers:
         raise ValueError(f"{len(teachers)} teacher(s) for {len(cache_files)} cache file(s) {list(cache_files)}")
     ids, columns, words = list(examples["id"]), task.teacher_columns(), task.word_counts(examples)
