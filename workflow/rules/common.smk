@@ -26,7 +26,10 @@ except ConfigError as error:
 # Jobs import the `speedy` package from src/ also where it is not pip-installed (--sdm conda, cluster nodes).
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [f"{workflow.basedir}/src", os.environ.get("PYTHONPATH")]))
 # Caches that libraries would write under ~ or $TMPDIR stay in the working folder (Snakemake's own .snakemake/).
-for _variable, _folder in (("MPLCONFIGDIR", "matplotlib"), ("TORCHINDUCTOR_CACHE_DIR", "torchinductor"), ("TRITON_CACHE_DIR", "triton")):
+# The Hub's cache stays the user's (~/.cache/huggingface), shared across checkouts; XDG_CACHE_HOME (onnxruntime's
+# device id, and any other library's cache) is pointed inside.
+os.environ.setdefault("HF_HOME", os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "huggingface"))
+for _variable, _folder in (("MPLCONFIGDIR", "matplotlib"), ("TORCHINDUCTOR_CACHE_DIR", "torchinductor"), ("TRITON_CACHE_DIR", "triton"), ("XDG_CACHE_HOME", "cache")):
     os.environ.setdefault(_variable, os.path.abspath(f".snakemake/speedy/{_folder}"))
 CONDA_ENV = "../../envs/speedy.yaml"  # used with --sdm conda; pinned like requirements.lock
 
