@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import pytest
 import torch
 import transformers
-import yaml
 
 from speedy.demo.data import FORMATS, LABEL_NOISE, SIZES, TRANSLATED, UNTRANSLATED, corpus_texts, write_demo_corpus, write_demo_dataset
 from speedy.demo.models import Pretraining, build_demo_model
 
-from conftest import DEMO_CONFIG, demo_config, source_split
+from conftest import source_split
 from speedy.models import load_task_model, load_tokenizer
 from speedy.tasks import task_type
 

@@ -16,7 +16,6 @@ from speedy.config import model_entry, student_names
 from speedy.tables import (
     Layout,
     FIGURE_KEYS,
-    FRONTIER_COLUMNS,
     budget_table,
     build_table,
     figure1,
