@@ -31,6 +31,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [f"{workflow.basedir}/sr
 os.environ.setdefault("HF_HOME", os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "huggingface"))
 for _variable, _folder in (("MPLCONFIGDIR", "matplotlib"), ("TORCHINDUCTOR_CACHE_DIR", "torchinductor"), ("TRITON_CACHE_DIR", "triton"), ("XDG_CACHE_HOME", "cache")):
     os.environ.setdefault(_variable, os.path.abspath(f".snakemake/speedy/{_folder}"))
+os.makedirs(".snakemake/speedy/tmp", exist_ok=True)  # the demo profile's `tmpdir` for jobs (their TMPDIR)
 CONDA_ENV = "../../envs/speedy.yaml"  # used with --sdm conda; pinned like requirements.lock
 
 RESULTS = config["results"]  # every output, log and benchmark of this config lives under this folder
