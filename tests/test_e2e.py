@@ -186,32 +186,34 @@ def test_text_classification_pipeline_matches_the_workflow(demo):
     assert predicted == [saved[i] for i in data["id"]]
 
 
-def test_word_classification_pipeline_matches_the_workflow(demo):
+def assert_pipeline_matches(demo: Path, dataset: str, pipeline_task: str, predict) -> None:
+    """The demo's fine-tuned BETO and first distilled student on `dataset`: `predict(pipeline, test frame)` gives
+    their saved test predictions, in the frame's order."""
     from transformers import pipeline
 
+    data = pd.read_parquet(demo / f"data/{dataset}/test.parquet")
+    for kind, model in (("finetuned", "beto-cased"), ("distilled", STUDENTS[0])):
+        folder = demo / f"models/{kind}/{dataset}/{model}"
+        saved = json.loads((folder / "test_predictions.json").read_text(encoding="utf-8"))
+        assert predict(pipeline(pipeline_task, model=str(folder), device="cpu"), data) == [saved[i] for i in data["id"]]
+
+
+def test_word_classification_pipeline_matches_the_workflow(demo):
     from speedy import word_pipeline
 
-    data = pd.read_parquet(demo / "data/ner/test.parquet")
-    for kind, model in (("finetuned", "beto-cased"), ("distilled", STUDENTS[0])):
-        folder = demo / f"models/{kind}/ner/{model}"
-        saved = json.loads((folder / "test_predictions.json").read_text(encoding="utf-8"))
-        tagger = pipeline(word_pipeline.TASK, model=str(folder), device="cpu")
-        tags = [[w["entity"] for w in tagger(list(words))] for words in data["words"]]
-        assert tags == [saved[i] for i in data["id"]]
+    def tags(tagger, data):
+        return [[word["entity"] for word in tagger(list(words))] for words in data["words"]]
+
+    assert_pipeline_matches(demo, "ner", word_pipeline.TASK, tags)
 
 
 def test_question_answering_pipeline_matches_the_workflow(demo):
-    from transformers import pipeline
-
     from speedy import qa_pipeline
 
-    data = pd.read_parquet(demo / "data/sqac/test.parquet")
-    for kind, model in (("finetuned", "beto-cased"), ("distilled", STUDENTS[0])):
-        folder = demo / f"models/{kind}/sqac/{model}"
-        saved = json.loads((folder / "test_predictions.json").read_text(encoding="utf-8"))
-        qa = pipeline(qa_pipeline.TASK, model=str(folder), device="cpu")
-        answers = qa([{"question": q, "context": c} for q, c in zip(data["question"], data["context"])])
-        assert [a["answer"] for a in answers] == [saved[i] for i in data["id"]]
+    def answers(qa, data):
+        return [a["answer"] for a in qa([{"question": q, "context": c} for q, c in zip(data["question"], data["context"])])]
+
+    assert_pipeline_matches(demo, "sqac", qa_pipeline.TASK, answers)
 
 
 # ------------------------------------------------------------------ config edits re-run exactly what they affect

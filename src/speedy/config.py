@@ -58,6 +58,12 @@ def _local_layers(source: str) -> int | None:
     return json.loads(path.read_text()).get("num_hidden_layers") if path.is_file() else None
 
 
+def built_models(config: Config) -> list[str]:
+    """The models whose `pretrained` folder lies under the results root: the demo rules build them."""
+    results = config.get("results", "results").rstrip("/") + "/"
+    return [m for m, entry in config["models"].items() if entry["pretrained"].startswith(results)]
+
+
 def check_references(config: Config) -> None:
     """Raise one ConfigError naming every part of the config that does not fit the rest (what the schema cannot check)."""
     from speedy.data import FORMAT_FIELDS
@@ -115,10 +121,9 @@ def check_references(config: Config) -> None:
         problems.append(f"distillation.timing.dataset: {timing['dataset']!r} is not under `datasets`")
     if timing["student"] not in student_names(students):
         problems.append(f"distillation.timing.student: {timing['student']!r} is not a student")
-    results = config.get("results", "results").rstrip("/") + "/"
-    built = [m for m, entry in models.items() if entry["pretrained"].startswith(results)]
+    built = built_models(config)
     if built and "world" not in config:
-        problems.append(f"world: models {built} are built under {results!r} by the demo rules, which need a `world` block")
+        problems.append(f"world: models {built} are built under {config.get('results', 'results')!r} by the demo rules, which need a `world` block")
     exported: set[tuple[str, str]] = set()
     for n, entry in enumerate(config.get("export", [])):
         if entry["dataset"] not in datasets:

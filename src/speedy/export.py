@@ -30,10 +30,9 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from speedy import bench, metrics
-from speedy.kd import BatchCollator
 from speedy.models import load_task_model, load_tokenizer
 from speedy.tasks import Task
-from speedy.training import Split, featurize_split, in_order, model_outputs
+from speedy.training import Split, batched_outputs, featurize_split, model_outputs
 
 log = logging.getLogger(__name__)
 
@@ -133,16 +132,12 @@ def session(path: Path, threads: int) -> onnxruntime.InferenceSession:
 # ------------------------------------------------------------------ scores
 def session_outputs(inference: onnxruntime.InferenceSession, task: Task, tokenizer, split: Split, batch_size: int) -> Outputs:
     """A session's outputs over a split's features, batched and padded as `training.model_outputs` does."""
-    order = in_order(split.features.inputs, by_length=True)
-    inputs = split.features.inputs.select(order)
-    loader = torch.utils.data.DataLoader(inputs, batch_size=batch_size, collate_fn=BatchCollator(task, tokenizer))
     names = [node.name for node in inference.get_inputs()]
-    outputs: Outputs = {name: [] for name in task.outputs}
-    for batch in loader:
-        for name, values in zip(task.outputs, inference.run(list(task.outputs), {n: batch[n].numpy() for n in names})):
-            outputs[name] += list(values)
-    back = np.argsort(order)
-    return {name: [values[i] for i in back] for name, values in outputs.items()}
+
+    def run(batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        return dict(zip(task.outputs, inference.run(list(task.outputs), {n: batch[n].numpy() for n in names})))
+
+    return batched_outputs(run, task, tokenizer, split.features.inputs, batch_size)
 
 
 def split_scores(task: Task, metric: str, split: Split, outputs: Outputs) -> dict[str, float]:

@@ -10,6 +10,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 MAIN_METRIC: dict[str, str] = {"accuracy": "accuracy", "pos_f1": "f1", "ner_f1": "f1", "squad": "f1"}
+DESCRIPTION: dict[str, str] = {  # what a table cell of each metric shows (see headline)
+    "accuracy": "accuracy",
+    "pos_f1": "word-level micro F1",
+    "ner_f1": "entity-level micro F1 (seqeval, CoNLL)",
+    "squad": "SQuAD F1 / exact match",
+}
 
 SQUAD_PUNCT = frozenset(string.punctuation)
 SQUAD_ARTICLES = re.compile(r"\b(a|an|the)\b")

@@ -8,7 +8,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -334,23 +334,35 @@ def run_grid_job(
     return result
 
 
+def batched_outputs(
+    run: Callable[[dict[str, Any]], dict[str, Any]], task: Task, tokenizer, inputs: datasets.Dataset, batch_size: int,
+    by_length: bool = True,
+) -> dict[str, list[np.ndarray]]:  # fmt: skip
+    """`run`'s outputs over collated batches of `inputs`, one array per feature in feature order (per-token outputs
+    padded to their batch). With `by_length`, batches run in length order, so they pad little."""
+    order = in_order(inputs, by_length)
+    loader = torch.utils.data.DataLoader(inputs.select(order), batch_size=batch_size, collate_fn=BatchCollator(task, tokenizer))
+    outputs: dict[str, list[np.ndarray]] = {name: [] for name in task.outputs}
+    for batch in loader:
+        for name, values in run(batch).items():
+            outputs[name] += list(values)
+    back = np.argsort(order)
+    return {name: [values[i] for i in back] for name, values in outputs.items()}
+
+
 def model_outputs(
     model: PreTrainedModel, task: Task, tokenizer, features: Features, batch_size: int, by_length: bool = True
 ) -> dict[str, list[np.ndarray]]:  # fmt: skip
-    """Batched inference-mode outputs of a model, one array per feature in feature order (per-token outputs padded to
-    their batch). With `by_length`, batches run in length order, so they pad little."""
-    order = in_order(features.inputs, by_length)
-    loader = torch.utils.data.DataLoader(features.inputs.select(order), batch_size=batch_size, collate_fn=BatchCollator(task, tokenizer))
+    """Batched inference-mode outputs of a model, one array per feature in feature order (see batched_outputs)."""
     device = next(model.parameters()).device
     model.eval()
-    outputs: dict[str, list[np.ndarray]] = {name: [] for name in task.outputs}
+
+    def run(batch: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+        result = model(**{k: v.to(device) for k, v in batch.items() if k in tokenizer.model_input_names})
+        return {name: getattr(result, name).float().cpu().numpy() for name in task.outputs}
+
     with torch.inference_mode():
-        for batch in loader:
-            result = model(**{k: v.to(device) for k, v in batch.items() if k in tokenizer.model_input_names})
-            for name in outputs:
-                outputs[name] += list(getattr(result, name).float().cpu().numpy())
-    back = np.argsort(order)
-    return {name: [values[i] for i in back] for name, values in outputs.items()}
+        return batched_outputs(run, task, tokenizer, features.inputs, batch_size, by_length)
 
 
 def teacher_rows(

@@ -12,7 +12,7 @@ sys.path.insert(0, f"{workflow.basedir}/src")  # this checkout's package, also w
 import pandas as pd
 from snakemake.utils import Paramspace, validate
 
-from speedy.config import ConfigError, check_references, cut_students, finetune_grid, model_entry, student_names
+from speedy.config import ConfigError, built_models, check_references, cut_students, finetune_grid, model_entry, student_names
 from speedy.tasks import task_type
 
 

@@ -12,7 +12,7 @@ def demo_data_files():
 
 
 DEMO_DATA = demo_data_files()
-DEMO_MODELS = [m for m, entry in config["models"].items() if entry["pretrained"].startswith(f"{RESULTS}/")]
+DEMO_MODELS = built_models(config)
 DEMO_DATASETS = canonical({dataset: fmt for dataset, _, fmt in DEMO_DATA.values()})
 
 

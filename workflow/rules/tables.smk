@@ -5,6 +5,8 @@
 # report shows; it would only offer Markdown for download). Rule environment records the
 # run's hardware and versions for the report (workflow/report/environment.rst).
 
+from speedy.metrics import DESCRIPTION as METRIC_DESCRIPTION, MAIN_METRIC
+
 ABLATION_TABLES = {}  # the FT-against-KD table of each task type (the paper's Tables 5-7)
 for _dataset, _entry in config["datasets"].items():
     _task = task_type(_entry["task"])
@@ -73,17 +75,9 @@ def figure_inputs(wildcards):
     return {"macs": out("bench/macs.csv")} if wildcards.figure == "figure1" else {"frontier": out("tables/frontier.csv")}
 
 
-METRIC_NAMES = {  # what a table cell of each config metric shows (speedy.metrics.headline)
-    "accuracy": "accuracy",
-    "pos_f1": "word-level micro F1",
-    "ner_f1": "entity-level micro F1 (seqeval, CoNLL)",
-    "squad": "SQuAD F1 / exact match",
-}
-
-
 def _metric_names(metrics):
     """What the cells of datasets with these metrics show: one name when they share it, else per dataset."""
-    names = {dataset: METRIC_NAMES[metric] for dataset, metric in metrics.items()}
+    names = {dataset: METRIC_DESCRIPTION[metric] for dataset, metric in metrics.items()}
     if len(set(names.values())) == 1:
         return next(iter(names.values()))
     return "; ".join(f"{dataset}: {name}" for dataset, name in names.items())
@@ -103,7 +97,7 @@ def caption(name):
         "task": task_type(config["datasets"][datasets[0]]["task"]).name,
         "datasets": ", ".join(datasets),
         "metrics": _metric_names(metrics),
-        "main": " or ".join(dict.fromkeys("accuracy" if metric == "accuracy" else "F1" for metric in metrics.values())),
+        "main": " or ".join(dict.fromkeys(MAIN_METRIC[metric].replace("f1", "F1") for metric in metrics.values())),
     }
     file = "ablation" if name in ABLATION_TABLES else name
     return Path(workflow.basedir, f"workflow/report/{file}.rst").read_text().format_map(fields)
