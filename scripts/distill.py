@@ -6,7 +6,7 @@ KD temperature (speedy.kd.combine_rows).
 
 import torch
 
-from speedy.data import read_split
+from speedy.data import prepared_split, read_split
 from speedy.logs import log_to
 from speedy.study import kd_settings
 from speedy.tasks import task_from_params
@@ -20,7 +20,8 @@ with log_to(snakemake.log[0], snakemake.resources):  # noqa: F821 - `snakemake` 
     teachers = read_teachers(smk.input.teachers)[: combine["count"]]
     task = task_from_params(smk.params.task)
     weighting = combine.get("weights", "equal")
-    cached = open_caches(teachers, task, list(smk.input.caches), smk.input.train, read_split(smk.input.train), kd["temperature"], weighting)
+    train = prepared_split(smk.input.data, "train")
+    cached = open_caches(teachers, task, list(smk.input.caches), train, read_split(train), kd["temperature"], weighting)
     grid = {"batch_size": int(smk.wildcards.batch_size), "learning_rate": float(smk.wildcards.learning_rate)}
     taught = {"teacher": " + ".join(t.model for t in teachers)} | ({"teacher_weights": weighting} if len(teachers) > 1 else {})
     job = GridJob(
@@ -30,10 +31,10 @@ with log_to(snakemake.log[0], snakemake.resources):  # noqa: F821 - `snakemake` 
         task=task,
         settings=TrainSettings(**smk.params.train),
         schedule=Schedule(grid["batch_size"], grid["learning_rate"], kd["max_epochs"], kd["patience"], micro_batch=smk.resources.get("micro_batch")),
-        splits={split: smk.input[split] for split in ("train", "validation", "test")},
+        splits={split: prepared_split(smk.input.data, split) for split in ("train", "validation", "test")},
         grid={**grid, **taught},
         teacher=cached,
         kd=kd_settings(kd, *smk.input.study),  # the study's best.json when it is an input (settings_from: study)
         inputs=tuple(smk.input.caches),
     )
-    run_grid_job(job, smk.output.model, smk.output.metrics, smk.output.predictions, checkpoints=smk.params.checkpoints)
+    run_grid_job(job, smk.output[0], checkpoints=smk.params.checkpoints)

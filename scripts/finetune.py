@@ -2,6 +2,7 @@
 
 import torch
 
+from speedy.data import prepared_split
 from speedy.logs import log_to
 from speedy.tasks import task_from_params
 from speedy.training import GridJob, Schedule, TrainSettings, run_grid_job
@@ -17,7 +18,7 @@ with log_to(snakemake.log[0], snakemake.resources):  # noqa: F821 - `snakemake` 
         task=task_from_params(smk.params.task),
         settings=TrainSettings(**smk.params.train),
         schedule=Schedule(grid["batch_size"], grid["learning_rate"], grid["epochs"], micro_batch=smk.resources.get("micro_batch")),
-        splits={split: smk.input[split] for split in ("train", "validation", "test")},
+        splits={split: prepared_split(smk.input.data, split) for split in ("train", "validation", "test")},
         grid=grid,
     )
-    run_grid_job(job, smk.output.model, smk.output.metrics, smk.output.predictions, checkpoints=smk.params.checkpoints)
+    run_grid_job(job, smk.output[0], checkpoints=smk.params.checkpoints)

@@ -7,6 +7,6 @@ from speedy.data import DatasetSpec, prepare_dataset
 from speedy.logs import log_to
 
 with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the script directive
-    out_dir = Path(snakemake.output.labels).parent  # noqa: F821
+    out_dir = Path(snakemake.output[0])  # noqa: F821
     prepare_dataset(DatasetSpec.from_entry(snakemake.wildcards.dataset, snakemake.params.dataset), out_dir)  # noqa: F821
     logging.info("prepared %s in %s", snakemake.wildcards.dataset, out_dir)  # noqa: F821

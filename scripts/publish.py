@@ -7,6 +7,5 @@ from speedy.publish import publish_best
 
 with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the script directive
     smk = snakemake  # noqa: F821
-    runs = list(zip(smk.input.metrics, smk.input.predictions, smk.input.models))
-    best = publish_best(runs, smk.wildcards.kind, smk.params.metric, smk.params.base, smk.output.model, smk.output.scores)
-    logging.info("best of %d grid points: %s", len(runs), best["grid"])
+    best = publish_best(smk.input.points, smk.wildcards.kind, smk.params.metric, smk.params.base, smk.output.model, smk.output.scores)
+    logging.info("best of %d grid points: %s", len(smk.input.points), best["grid"])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from speedy.data import read_split
+from speedy.data import prepared_split, read_split
 from speedy.logs import log_to
 from speedy.study import StudySettings, log_to_root, run_job
 from speedy.study_trial import DistillationObjective
@@ -21,6 +21,7 @@ with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the sc
     settings = StudySettings.read(smk.input.study)
     teacher = read_teachers(smk.input.teachers)[0]
     task = task_from_params(smk.params.task)
+    train = prepared_split(smk.input.data, "train")
     template = GridJob(
         dataset=settings.dataset,
         model=settings.student,
@@ -28,8 +29,8 @@ with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the sc
         task=task,
         settings=TrainSettings(**smk.params.train),
         schedule=Schedule(settings.batch_size, settings.learning_rate, settings.epochs),
-        splits={split: smk.input[split] for split in ("train", "validation")},
-        teacher=open_caches([teacher], task, smk.input.cache, smk.input.train, read_split(smk.input.train)),
+        splits={split: prepared_split(smk.input.data, split) for split in ("train", "validation")},
+        teacher=open_caches([teacher], task, smk.input.cache, train, read_split(train)),
     )
     job = int(smk.wildcards.job)
     trials = run_job(settings, job, DistillationObjective(template))

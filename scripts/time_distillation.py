@@ -4,6 +4,7 @@ import json
 
 import torch
 
+from speedy.data import prepared_split
 from speedy.kd import KDSettings
 from speedy.kd_timing import TimingSettings, time_distillation
 from speedy.logs import log_to
@@ -18,7 +19,7 @@ with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the sc
     kd = KDSettings(p.kd["alpha"], p.kd["temperature"], p.kd["loss"])
     result = time_distillation(
         TimingSettings(**p.timing), task_from_params(p.task), read_teachers(smk.input.teachers)[0], p.source,
-        smk.input.train, TrainSettings(**p.train), kd, p.learning_rate, p.teacher_batch_size,
+        prepared_split(smk.input.data, "train"), TrainSettings(**p.train), kd, p.learning_rate, p.teacher_batch_size,
     )  # fmt: skip
     with open(smk.output[0], "w", encoding="utf-8") as stream:
         json.dump(result, stream, indent=2)

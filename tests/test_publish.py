@@ -12,7 +12,7 @@ from speedy.teacher import cache_key, read_teachers, select_teachers
 
 
 def grid_point(tmp_path, name, selection_loss, predictions):
-    """A grid point's metrics.json, predictions.json and model folder (accuracy task, references a=1, b=0)."""
+    """A grid point's folder: metrics.json, predictions.json and model/ (accuracy task, references a=1, b=0)."""
     folder = tmp_path / name
     (folder / "model").mkdir(parents=True)
     (folder / "model" / "model.safetensors").write_bytes(name.encode())
@@ -24,7 +24,7 @@ def grid_point(tmp_path, name, selection_loss, predictions):
     (folder / "metrics.json").write_text(json.dumps(metrics))
     split = {"predictions": predictions, "references": {"a": 1, "b": 0}}
     (folder / "predictions.json").write_text(json.dumps({"validation": split, "test": split}))
-    return str(folder / "metrics.json"), str(folder / "predictions.json"), str(folder / "model")
+    return str(folder)
 
 
 def test_publish_keeps_the_lowest_selection_loss_and_scores_it(tmp_path):

@@ -212,10 +212,9 @@ def test_a_short_fine_tune_through_the_workflow_on_real_files(tmp_path, data_dem
         schedule=Schedule(batch_size=16, learning_rate=1e-3, epochs=1),
         splits={split: str(tmp_path / "data" / f"{split}.parquet") for split in SPLITS},
     )  # fmt: skip
-    out = {what: str(tmp_path / what) for what in ("model", "metrics.json", "predictions.json")}
-    result = run_grid_job(job, out["model"], out["metrics.json"], out["predictions.json"])
+    result = run_grid_job(job, str(tmp_path / "point"))
     assert math.isfinite(result["validation"]["loss"]) and math.isfinite(result["validation"]["selection_loss"])
-    test = json.loads(Path(out["predictions.json"]).read_text(encoding="utf-8"))["test"]
+    test = json.loads((tmp_path / "point" / "predictions.json").read_text(encoding="utf-8"))["test"]
     examples = read_split(tmp_path / "data" / "test.parquet")
     assert list(test["predictions"]) == examples["id"]
     if task_name == "token":

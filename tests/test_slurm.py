@@ -43,7 +43,9 @@ SLICE_OUTPUTS = [  # under SLICE_RESULTS
     "tables/table5.csv",
     "tables/table8.csv",
 ]
-SLICE_TARGETS = [f"{SLICE_RESULTS}/{output}" for output in SLICE_OUTPUTS]
+# The prepared dataset is one folder (a directory output): its files are checked, the folder is the target.
+SLICE_TARGETS = [f"{SLICE_RESULTS}/{output}" for output in SLICE_OUTPUTS if not output.startswith("data/")]
+SLICE_TARGETS.append(f"{SLICE_RESULTS}/data/{SLICE_DATASET}")
 SLICE_TIMEOUT_S = 900  # the slice took 200-270 s on 2 shared cores (11 SLURM jobs and a retry, each with ~12-15 s of overhead)
 # This candidate's fine-tune trains longer, and is cancelled (scancel) once its first epoch's checkpoint is complete:
 # the profile's `retries` resubmit it, and the retry resumes from that checkpoint.

@@ -206,7 +206,7 @@ STUDY_RULES = {"study_create", "study_trials", "study_collect"}
 def test_only_the_studied_pair_distils_from_the_study(settings_from, pairs, studied, tmp_path):
     config = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
     config["distillation"]["settings_from"] = settings_from
-    targets = [f"results/demo/grid/distill/{pair}/batch_size~16_learning_rate~0.002/metrics.json" for pair in pairs]
+    targets = [f"results/demo/grid/distill/{pair}/batch_size~16_learning_rate~0.002" for pair in pairs]
     run = dry_run(config, targets, tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     planned = {line.split()[0] for line in run.stdout.splitlines() if line.strip()}

@@ -247,9 +247,8 @@ def test_same_seed_gives_byte_identical_outputs(data_demo, prepared, tmp_path):
     job = distillation_job(data_demo, prepared)
     for run in ("a", "b"):
         out = tmp_path / run
-        out.mkdir()
-        run_grid_job(job, str(out / "model"), str(out / "metrics.json"), str(out / "predictions.json"), checkpoints=str(out / "ck"))
-        assert not (out / "ck").exists(), "the checkpoint folder goes once the job succeeds"
+        run_grid_job(job, str(out), checkpoints=str(tmp_path / f"ck-{run}"))
+        assert not (tmp_path / f"ck-{run}").exists(), "the checkpoint folder goes once the job succeeds"
     metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert (metrics["micro_batch"], metrics["gradient_accumulation_steps"], metrics["precision"]) == (8, 2, "fp32")
     for name in ("metrics.json", "predictions.json"):
@@ -304,9 +303,7 @@ class Pause(TrainerCallback):
 task = make_task(spec["task"], TaskSettings(**spec["task_settings"]), spec["labels"])
 job = GridJob(spec["dataset"], spec["model"], spec["source"], task, TrainSettings(**spec["train"]),
               Schedule(**spec["schedule"]), spec["splits"], grid=spec["schedule"])
-out.mkdir(parents=True, exist_ok=True)
-run_grid_job(job, str(out / "model"), str(out / "metrics.json"), str(out / "predictions.json"),
-             callbacks=[Pause()] if pause else [], checkpoints=spec["checkpoints"])
+run_grid_job(job, str(out), callbacks=[Pause()] if pause else [], checkpoints=spec["checkpoints"])
 """
 
 

@@ -403,6 +403,11 @@ def read_source_split(dataset: DatasetSpec, split: str, report: SplitReport | No
     return pd.DataFrame(rows)
 
 
+def prepared_split(folder: str | Path, split: str) -> str:
+    """The Parquet file of one split in a prepared dataset's folder (written by prepare_dataset)."""
+    return os.path.join(folder, f"{split}.parquet")
+
+
 def prepare_dataset(dataset: DatasetSpec, out_dir: str | Path) -> PrepareReport:
     """Write `{split}.parquet` for every split, `labels.json` and `report.json`; nothing unless all splits load.
 
@@ -417,7 +422,7 @@ def prepare_dataset(dataset: DatasetSpec, out_dir: str | Path) -> PrepareReport:
     try:
         for split, frame in frames.items():
             fields = pa.schema([f for f in schema if f.name in frame.columns])  # text_pair only where there are pairs
-            pq.write_table(pa.Table.from_pandas(frame, schema=fields, preserve_index=False), staging / f"{split}.parquet")
+            pq.write_table(pa.Table.from_pandas(frame, schema=fields, preserve_index=False), prepared_split(staging, split))
         labels = {"dataset": dataset.name, "task": dataset.task, "labels": list(dataset.labels)}
         (staging / "labels.json").write_text(json.dumps(labels, indent=2) + "\n", encoding="utf-8")
         text = json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n"

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from speedy import metrics
+from speedy.grid import GridPoint
 
-GridRun = tuple[str, str, str]  # metrics.json, predictions.json and model folder of one grid point
 PRUNED = "PRUNED.md"  # the note left in the model folder of a grid point that did not win
 KEPT = {".snakemake_timestamp", PRUNED}  # Snakemake's time stamp of a directory output stays
 
@@ -63,11 +63,12 @@ def model_card(scores: dict[str, Any], base: str, usage: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def publish_best(runs: Sequence[GridRun], kind: str, metric: str, base: str, out_model: str, out_scores: str) -> dict[str, Any]:
+def publish_best(folders: Sequence[str], kind: str, metric: str, base: str, out_model: str, out_scores: str) -> dict[str, Any]:
     """Copy the grid point with the lowest selection loss to `out_model`, scored on validation and test, with its card."""
-    results = [(json.loads(Path(m).read_text()), p, d) for m, p, d in runs]
-    best, predictions_file, model_dir = min(results, key=lambda run: run[0]["validation"]["selection_loss"])
-    predictions = json.loads(Path(predictions_file).read_text(encoding="utf-8"))
+    results = [(json.loads(Path(point.metrics).read_text()), point) for point in map(GridPoint, folders)]
+    best, point = min(results, key=lambda run: run[0]["validation"]["selection_loss"])
+    model_dir = point.model
+    predictions = json.loads(Path(point.predictions).read_text(encoding="utf-8"))
     split_scores = {split: metrics.compute(metric, p["predictions"], p["references"]) for split, p in predictions.items()}
     scores = {
         **{key: best[key] for key in ("dataset", "model", "task", "grid", "selected_by", "epochs_trained")},
@@ -81,9 +82,9 @@ def publish_best(runs: Sequence[GridRun], kind: str, metric: str, base: str, out
             f"{model_dir}: the best grid point's weights were dropped by an earlier publish; "
             f"re-run its training job (snakemake --forcerun on {Path(model_dir).parent})"
         )
-    for _, _, other in results:
-        if other != model_dir:
-            prune(other, best)
+    for _, other in results:
+        if other != point:
+            prune(other.model, best)
     shutil.copytree(model_dir, out_model, copy_function=link_or_copy, ignore=shutil.ignore_patterns(*KEPT))
     Path(out_model, "test_predictions.json").write_text(json.dumps(predictions["test"]["predictions"], ensure_ascii=False))
     Path(out_model, "README.md").write_text(model_card(scores, base, best["usage"]))

@@ -21,6 +21,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from speedy.batches import BatchTrainer, length_order, micro_batches
 from speedy.data import read_split
+from speedy.grid import GridPoint
 from speedy.kd import FEATURE_INDEX, BatchCollator, DistillationTrainer, KDSettings, TeacherSource
 from speedy.models import load_task_model, load_tokenizer
 from speedy.tasks import Features, Task, TeacherRow
@@ -275,10 +276,9 @@ def mean_train_loss(log_history: list[dict[str, Any]]) -> float:
 
 
 def run_grid_job(
-    job: GridJob, out_model: str, out_metrics: str, out_predictions: str, callbacks: Sequence[TrainerCallback] = (),
-    checkpoints: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    """Train one grid point; save the model, its validation losses and its validation and test predictions.
+    job: GridJob, out_point: str, callbacks: Sequence[TrainerCallback] = (), checkpoints: str | None = None
+) -> dict[str, Any]:
+    """Train one grid point; save the model, its validation losses and its predictions in its folder (speedy.grid).
 
     `callbacks` join the Trainer's (e.g. a study's pruner, which sees each epoch's evaluation). `checkpoints` is the
     job's own folder for its epoch checkpoints: a rerun after a kill resumes from the last complete one, and the
@@ -308,9 +308,11 @@ def run_grid_job(
         trainer.train(resume_from_checkpoint=resume)
         log.info("trained in %.1f s", time.perf_counter() - started)
         evaluations = {name: evaluate(trainer, job.task, splits[name]) for name in ("validation", "test")}
-    job.task.save(trainer.model, tokenizer, out_model)
+    point = GridPoint(out_point)
+    Path(point.folder).mkdir(parents=True, exist_ok=True)
+    job.task.save(trainer.model, tokenizer, point.model)
     predictions = {name: {"predictions": e.predictions, "references": e.references} for name, e in evaluations.items()}
-    Path(out_predictions).write_text(json.dumps(predictions, ensure_ascii=False))
+    Path(point.predictions).write_text(json.dumps(predictions, ensure_ascii=False))
     validation = evaluations["validation"]
     result = {
         "dataset": job.dataset,
@@ -327,7 +329,7 @@ def run_grid_job(
         "precision": precision,
         "group_by_length": trainer.group_by_length,
     }
-    Path(out_metrics).write_text(json.dumps(result, indent=2))
+    Path(point.metrics).write_text(json.dumps(result, indent=2))
     if checkpoints:
         shutil.rmtree(checkpoints)
     log.info("validation loss %.4f, selection loss %.4f", validation.loss, validation.selection_loss)

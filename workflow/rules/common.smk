@@ -51,6 +51,12 @@ def out(path):
     return f"{RESULTS}/{path}"
 
 
+def signature_cached(function):
+    """`function` with its signature worked out once: Snakemake inspects input, params and resources functions per job."""
+    function.__signature__ = inspect.signature(function)
+    return function
+
+
 def _alternatives(names):
     """A regex that matches exactly one of `names` (longest first, so prefixes cannot win)."""
     return "|".join(re.escape(n) for n in sorted(set(names), key=len, reverse=True)) or "(?!)"
@@ -142,11 +148,12 @@ def grid_stage(kind, model):
     return "finetune" if model in CANDIDATES else "ablation"
 
 
-def grid_runs(wildcards, what):
-    """The `metrics.json`, `predictions.json` or `model` of every grid point behind a published model."""
+@signature_cached
+def grid_points(wildcards):
+    """The folder of every grid point behind a published model."""
     stage = grid_stage(wildcards.kind, wildcards.model)
     points = DISTILL_POINTS if wildcards.kind in DISTILLED else FINETUNE_POINTS[wildcards.model]
-    return [out(f"grid/{stage}/{wildcards.dataset}/{wildcards.model}/{point}/{what}") for point in points]
+    return [out(f"grid/{stage}/{wildcards.dataset}/{wildcards.model}/{point}") for point in points]
 
 
 # ------------------------------------------------------------------ models and data
@@ -173,14 +180,9 @@ def local_split_files(dataset):
     return [p for p in paths if p.startswith(f"{RESULTS}/") or Path(p).exists()]
 
 
-def prepared(dataset, split):
-    """The prepared Parquet file of one split."""
-    return out(f"data/{dataset}/{split}.parquet")
-
-
-def prepared_splits(dataset):
-    """The three prepared splits of a dataset, as named inputs."""
-    return {split: prepared(dataset, split) for split in SPLITS}
+def prepared(dataset):
+    """The prepared dataset's folder: its three splits as Parquet, labels.json and report.json (speedy.data)."""
+    return out(f"data/{dataset}")
 
 
 def published(kind, dataset, model):
@@ -189,12 +191,6 @@ def published(kind, dataset, model):
 
 
 # ------------------------------------------------------------------ functions of a job's wildcards
-def signature_cached(function):
-    """`function` with its signature worked out once: Snakemake inspects input, params and resources functions per job."""
-    function.__signature__ = inspect.signature(function)
-    return function
-
-
 @signature_cached
 def job_model_input(wildcards):
     """The model of a job as its input (see model_input)."""

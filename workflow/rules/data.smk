@@ -5,9 +5,7 @@ rule prepare_data:
     input:
         lambda wildcards: local_split_files(wildcards.dataset),
     output:
-        **prepared_splits("{dataset}"),
-        labels=out("data/{dataset}/labels.json"),
-        report=out("data/{dataset}/report.json"),
+        directory(prepared("{dataset}")),
     params:
         dataset=lambda wildcards: dataset_params(wildcards.dataset),
     log:

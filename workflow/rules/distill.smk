@@ -43,7 +43,7 @@ rule cache_teacher:
     input:
         teachers=out("teachers/{dataset}.json"),
         models=teacher_folders("{dataset}"),
-        train=prepared("{dataset}", "train"),
+        data=prepared("{dataset}"),
     output:
         out("cache/{dataset}/teacher{rank}.parquet"),
     params:
@@ -67,15 +67,13 @@ rule cache_teacher:
 
 rule distill:
     input:
-        **prepared_splits("{dataset}"),
+        data=prepared("{dataset}"),
         teachers=out("teachers/{dataset}.json"),
         caches=lambda wildcards: teacher_caches(wildcards.dataset, DISTILL_STAGES[wildcards.stage]),
         model=job_model_input,
         study=lambda wildcards: study_best(wildcards.dataset, wildcards.model),  # empty unless settings_from: study
     output:
-        metrics=grid_point("{stage}", DISTILL_SPACE.wildcard_pattern, "metrics.json"),
-        predictions=grid_point("{stage}", DISTILL_SPACE.wildcard_pattern, "predictions.json"),
-        model=directory(grid_point("{stage}", DISTILL_SPACE.wildcard_pattern, "model")),
+        grid_point("{stage}", DISTILL_SPACE.wildcard_pattern),
     params:
         source=job_model_source,
         task=job_task_params,
@@ -101,9 +99,7 @@ rule distill:
 
 use rule finetune as finetune_student with:
     output:
-        metrics=grid_point("ablation", FINETUNE_PATTERN, "metrics.json"),
-        predictions=grid_point("ablation", FINETUNE_PATTERN, "predictions.json"),
-        model=directory(grid_point("ablation", FINETUNE_PATTERN, "model")),
+        grid_point("ablation", FINETUNE_PATTERN),
     log:
         grid_log("ablation", FINETUNE_PATTERN, "logs"),
     benchmark:
@@ -115,7 +111,7 @@ TIMING = config["distillation"]["timing"]
 
 rule time_distillation:
     input:
-        **prepared_splits(TIMING["dataset"]),
+        data=prepared(TIMING["dataset"]),
         teachers=out(f"teachers/{TIMING['dataset']}.json"),
         models=teacher_folders(TIMING["dataset"]),
         model=model_input(TIMING["student"]),

@@ -21,7 +21,7 @@ def export_targets():
 rule export:
     input:
         model=out("models/distilled/{dataset}/{model}"),
-        test=prepared("{dataset}", "test"),
+        data=prepared("{dataset}"),
     output:
         model=directory(out("models/deployable/{dataset}/{model}")),
         report=out("bench/deploy/{dataset}/{model}.json"),

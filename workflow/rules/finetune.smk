@@ -1,16 +1,16 @@
 # Stage 1: the fine-tuning grid of every candidate, publishing each grid's best point, teacher selection.
 
 
-def grid_point(stage, pattern, what):
-    """A file of one grid point of `stage` (finetune, ablation, distill)."""
-    return out(f"grid/{stage}/{{dataset}}/{{model}}/{pattern}/{what}")
+def grid_point(stage, pattern):
+    """The folder of one grid point of `stage` (finetune, ablation, distill): the job's one output (speedy.grid)."""
+    return directory(out(f"grid/{stage}/{{dataset}}/{{model}}/{pattern}"))
 
 
 @signature_cached
 def grid_checkpoints(wildcards, output):
     """A grid job's checkpoint folder: results/checkpoints/ mirrors results/grid/, outside the job's outputs, so that
     Snakemake keeps it when the job fails and the rerun resumes from it (the job removes it when it succeeds)."""
-    return out("checkpoints/" + os.path.relpath(os.path.dirname(output.metrics), out("grid")))
+    return out("checkpoints/" + os.path.relpath(output[0], out("grid")))
 
 
 def grid_log(stage, pattern, kind):
@@ -21,12 +21,10 @@ def grid_log(stage, pattern, kind):
 
 rule finetune:
     input:
-        **prepared_splits("{dataset}"),
+        data=prepared("{dataset}"),
         model=job_model_input,
     output:
-        metrics=grid_point("finetune", FINETUNE_PATTERN, "metrics.json"),
-        predictions=grid_point("finetune", FINETUNE_PATTERN, "predictions.json"),
-        model=directory(grid_point("finetune", FINETUNE_PATTERN, "model")),
+        grid_point("finetune", FINETUNE_PATTERN),
     params:
         source=job_model_source,
         task=job_task_params,
@@ -48,9 +46,7 @@ rule finetune:
 
 rule publish:
     input:
-        metrics=lambda wildcards: grid_runs(wildcards, "metrics.json"),
-        predictions=lambda wildcards: grid_runs(wildcards, "predictions.json"),
-        models=lambda wildcards: grid_runs(wildcards, "model"),
+        points=grid_points,
     output:
         model=directory(out("models/{kind}/{dataset}/{model}")),
         scores=out("scores/{kind}/{dataset}/{model}.json"),

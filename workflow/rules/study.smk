@@ -52,8 +52,7 @@ rule study_create:
 rule study_trials:
     input:
         study=out("study/{dataset}/{model}/study.json"),
-        train=prepared("{dataset}", "train"),
-        validation=prepared("{dataset}", "validation"),
+        data=prepared("{dataset}"),
         teachers=out("teachers/{dataset}.json"),
         cache=teacher_caches("{dataset}", 1),
         model=job_model_input,
