@@ -47,9 +47,10 @@ def test_publish_keeps_the_lowest_selection_loss_and_scores_it(tmp_path):
 
 def test_only_the_best_grid_point_keeps_its_weights_and_a_grown_grid_republishes(tmp_path):
     runs = [grid_point(tmp_path, "p0", 0.9, {"a": 1, "b": 0}), grid_point(tmp_path, "p1", 0.4, {"a": 1, "b": 1})]
-    (tmp_path / "p0" / "model" / ".snakemake_timestamp").touch()
+    (tmp_path / "p0" / ".snakemake_timestamp").touch()  # Snakemake's time stamp of the point's directory output
     publish_best(runs, "finetuned", "accuracy", "b", str(tmp_path / "out1"), str(tmp_path / "s1.json"))
-    assert sorted(p.name for p in (tmp_path / "p0" / "model").iterdir()) == [".snakemake_timestamp", PRUNED]
+    assert sorted(p.name for p in (tmp_path / "p0").iterdir()) == [".snakemake_timestamp", "metrics.json", "model", "predictions.json"]
+    assert [p.name for p in (tmp_path / "p0" / "model").iterdir()] == [PRUNED]
     assert "lr=p1" in (tmp_path / "p0" / "model" / PRUNED).read_text()
     assert (tmp_path / "p1" / "model" / "model.safetensors").samefile(tmp_path / "out1" / "model.safetensors")
     # a new learning rate: only the new point trained; the old best still has its weights, and wins again

@@ -1,7 +1,7 @@
 """Publishing: keep a grid's best point as a model, score it with the dataset's metric, and write its card.
 
-A grid point's model folder is an output of its training job, so it stays, but only the best point keeps its
-weights: publishing empties the others (a note says so). The published folder hard-links the best point's files. Then
+A grid point's folder (speedy.grid) is its training job's output, so it stays, but only the best point keeps its
+weights: publishing empties the other points' model/ folders (a note says so). The published folder hard-links the best point's files. Then
 a grid that grows trains only its new points, and a new metric re-scores without training: the next publish finds
 the weights of every point that can win (the new ones, and the old best).
 """
@@ -19,14 +19,12 @@ from speedy import metrics
 from speedy.grid import GridPoint
 
 PRUNED = "PRUNED.md"  # the note left in the model folder of a grid point that did not win
-KEPT = {".snakemake_timestamp", PRUNED}  # Snakemake's time stamp of a directory output stays
 
 
 def prune(model_dir: str | Path, best: dict[str, Any]) -> None:
-    """Empty a losing grid point's model folder but for Snakemake's time stamp and a note naming the winner."""
+    """Empty a losing grid point's model folder but for a note naming the winner."""
     for path in Path(model_dir).iterdir():
-        if path.name not in KEPT:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
     grid = ", ".join(f"{k}={v}" for k, v in best["grid"].items())
     Path(model_dir, PRUNED).write_text(f"Weights dropped when publishing: this grid point lost to {grid}.\n", encoding="utf-8")
 
@@ -85,7 +83,7 @@ def publish_best(folders: Sequence[str], kind: str, metric: str, base: str, out_
     for _, other in results:
         if other != point:
             prune(other.model, best)
-    shutil.copytree(model_dir, out_model, copy_function=link_or_copy, ignore=shutil.ignore_patterns(*KEPT))
+    shutil.copytree(model_dir, out_model, copy_function=link_or_copy)
     Path(out_model, "test_predictions.json").write_text(json.dumps(predictions["test"]["predictions"], ensure_ascii=False))
     Path(out_model, "README.md").write_text(model_card(scores, base, best["usage"]))
     Path(out_scores).write_text(json.dumps(scores, indent=2))
