@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -132,31 +128,6 @@ def test_pretraining_lowers_the_masked_lm_loss(data_demo, tmp_path):
 # ------------------------------------------------------------------ models
 def models(config: dict) -> list[tuple[str, dict]]:
     return list(config["models"].items())
-
-
-TRAIN_TOKENIZERS = """
-import json, sys
-from pathlib import Path
-from speedy.demo.models import SPECIAL_TOKENS, train_tokenizer
-texts = Path(sys.argv[1]).read_text(encoding="utf-8").splitlines()
-vocabs = {family: train_tokenizer(family, texts, 600, 64).get_vocab() for family in SPECIAL_TOKENS}
-print(json.dumps(vocabs, sort_keys=True))
-"""
-
-
-def test_tokenizers_train_alike_in_every_process(tmp_path):
-    """Each family's tokenizer, trained on the same corpus in two processes (two hash seeds), has the same vocabulary."""
-    write_demo_corpus({dataset: FORMATS[dataset] for dataset in ("mldoc", "ner", "sqac")}, 60, tmp_path / "corpus.txt", 1)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"), os.environ.get("PYTHONPATH", "")])}
-    runs = [
-        subprocess.run([sys.executable, "-c", TRAIN_TOKENIZERS, str(tmp_path / "corpus.txt")], env=env, capture_output=True, text=True, check=True)
-        for _ in range(2)
-    ]  # fmt: skip
-    first, second = (json.loads(run.stdout) for run in runs)
-    assert sorted(first) == ["albert", "bert", "distilbert", "roberta"]
-    for family in first:
-        assert len(first[family]) > 300, family
-        assert first[family] == second[family], family
 
 
 def test_model_folders(data_demo):

@@ -3,7 +3,6 @@ and masked-LM pre-training on it, as the real checkpoints were pre-trained on un
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -34,28 +33,8 @@ class Pretraining:
     mask_probability: float = 0.15
 
 
-def unigram_vocab(texts: list[str], vocab_size: int, specials: list[str]) -> list[tuple[str, float]]:
-    """(piece, score) pairs of a SentencePiece Unigram model trained on `texts` (as ALBETO's), specials first.
-
-    SentencePiece on one thread trains the same model in every process; the `tokenizers` Unigram trainer's scores
-    vary with hash order. The corpus may hold fewer pieces than `vocab_size` (a soft limit).
-    """
-    import sentencepiece
-
-    model = io.BytesIO()
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(texts), model_writer=model, model_type="unigram", vocab_size=vocab_size,
-        hard_vocab_limit=False, character_coverage=1.0, normalization_rule_name="identity", num_threads=1,
-        pad_id=0, pad_piece=specials[0], unk_id=1, unk_piece=specials[1], bos_id=-1, eos_id=-1,
-        control_symbols=specials[2:], minloglevel=2,
-    )  # fmt: skip
-    processor = sentencepiece.SentencePieceProcessor(model_proto=model.getvalue())
-    return [(processor.id_to_piece(i), processor.get_score(i)) for i in range(processor.get_piece_size())]
-
-
 def train_tokenizer(family: str, texts: list[str], vocab_size: int, model_max_length: int) -> PreTrainedTokenizerBase:
-    """A fast tokenizer of the family's kind trained on `texts` (WordPiece, byte-level BPE or Unigram), the same in
-    every process."""
+    """A fast tokenizer of the family's kind trained on `texts` (WordPiece, byte-level BPE or Unigram)."""
     from tokenizers import pre_tokenizers, trainers
     from transformers import AlbertTokenizer, BertTokenizer, DistilBertTokenizer, RobertaTokenizer
 
@@ -67,11 +46,7 @@ def train_tokenizer(family: str, texts: list[str], vocab_size: int, model_max_le
         kind = BertTokenizer if family == "bert" else DistilBertTokenizer
         options = {"do_lower_case": lowercase, "strip_accents": False, "model_max_length": model_max_length}
         backend = kind(**options).backend_tokenizer
-        # Every continuation character (##x) gets its id up front: the trainer would number them in hash order, and
-        # its merges break ties by id, so the vocabulary would differ between processes.
-        continuations = [f"##{char}" for char in alphabet]
-        wordpiece = trainers.WordPieceTrainer(initial_alphabet=alphabet, **common | {"special_tokens": specials + continuations})
-        backend.train_from_iterator(texts, wordpiece)
+        backend.train_from_iterator(texts, trainers.WordPieceTrainer(initial_alphabet=alphabet, **common))
         return kind(vocab=backend.get_vocab(), **options)
     if family == "roberta":
         backend = RobertaTokenizer(add_prefix_space=True).backend_tokenizer  # learn words with their leading space
@@ -82,7 +57,11 @@ def train_tokenizer(family: str, texts: list[str], vocab_size: int, model_max_le
         return RobertaTokenizer(vocab=model["vocab"], merges=merges, model_max_length=model_max_length)
     if family == "albert":
         options = {"do_lower_case": lowercase, "keep_accents": True, "model_max_length": model_max_length}
-        return AlbertTokenizer(vocab=unigram_vocab(texts, vocab_size, specials), **options)
+        backend = AlbertTokenizer(**options).backend_tokenizer
+        unigram = trainers.UnigramTrainer(unk_token="<unk>", initial_alphabet=alphabet, **common)
+        backend.train_from_iterator(texts, unigram)
+        vocab = [tuple(piece) for piece in json.loads(backend.to_str())["model"]["vocab"]]
+        return AlbertTokenizer(vocab=vocab, **options)
     raise ValueError(f"unknown model family {family!r}; expected one of {sorted(SPECIAL_TOKENS)}")
 
 
