@@ -6,7 +6,7 @@ KD temperature (speedy.kd.combine_rows).
 
 import torch
 
-from speedy.data import prepared_split, read_split
+from speedy.data import prepared_split, prepared_splits, read_split
 from speedy.logs import log_to
 from speedy.study import kd_settings
 from speedy.tasks import task_from_params
@@ -31,7 +31,7 @@ with log_to(snakemake.log[0], snakemake.resources):  # noqa: F821 - `snakemake` 
         task=task,
         settings=TrainSettings(**smk.params.train),
         schedule=Schedule(grid["batch_size"], grid["learning_rate"], kd["max_epochs"], kd["patience"], micro_batch=smk.resources.get("micro_batch")),
-        splits={split: prepared_split(smk.input.data, split) for split in ("train", "validation", "test")},
+        splits=prepared_splits(smk.input.data),
         grid={**grid, **taught},
         teacher=cached,
         kd=kd_settings(kd, *smk.input.study),  # the study's best.json when it is an input (settings_from: study)

@@ -2,7 +2,7 @@
 
 import torch
 
-from speedy.data import prepared_split
+from speedy.data import prepared_splits
 from speedy.logs import log_to
 from speedy.tasks import task_from_params
 from speedy.training import GridJob, Schedule, TrainSettings, run_grid_job
@@ -18,7 +18,7 @@ with log_to(snakemake.log[0], snakemake.resources):  # noqa: F821 - `snakemake` 
         task=task_from_params(smk.params.task),
         settings=TrainSettings(**smk.params.train),
         schedule=Schedule(grid["batch_size"], grid["learning_rate"], grid["epochs"], micro_batch=smk.resources.get("micro_batch")),
-        splits={split: prepared_split(smk.input.data, split) for split in ("train", "validation", "test")},
+        splits=prepared_splits(smk.input.data),
         grid=grid,
     )
     run_grid_job(job, smk.output[0], checkpoints=smk.params.checkpoints)

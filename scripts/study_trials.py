@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from speedy.data import prepared_split, read_split
+from speedy.data import prepared_split, prepared_splits, read_split
 from speedy.logs import log_to
 from speedy.study import StudySettings, log_to_root, run_job
 from speedy.study_trial import DistillationObjective
@@ -29,7 +29,7 @@ with log_to(snakemake.log[0]):  # noqa: F821 - `snakemake` is injected by the sc
         task=task,
         settings=TrainSettings(**smk.params.train),
         schedule=Schedule(settings.batch_size, settings.learning_rate, settings.epochs),
-        splits={split: prepared_split(smk.input.data, split) for split in ("train", "validation")},
+        splits=prepared_splits(smk.input.data, ("train", "validation")),
         teacher=open_caches([teacher], task, smk.input.cache, train, read_split(train)),
     )
     job = int(smk.wildcards.job)

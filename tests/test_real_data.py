@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from speedy.data import DataError, DatasetSpec, prepare_dataset, read_split
+from speedy.data import DataError, DatasetSpec, prepare_dataset, prepared_splits, read_split
 from speedy.tasks.qa import CONTEXT_WORD
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data"
@@ -210,7 +210,7 @@ def test_a_short_fine_tune_through_the_workflow_on_real_files(tmp_path, data_dem
         dataset=name, model="albeto-tiny", source=data_demo["models"]["albeto-tiny"]["pretrained"], task=task,
         settings=TrainSettings(seed=1, weight_decay=0.0, warmup_ratio=0.0, eval_batch_size=32, logging_steps=10),
         schedule=Schedule(batch_size=16, learning_rate=1e-3, epochs=1),
-        splits={split: str(tmp_path / "data" / f"{split}.parquet") for split in SPLITS},
+        splits=prepared_splits(tmp_path / "data"),
     )  # fmt: skip
     result = run_grid_job(job, str(tmp_path / "point"))
     assert math.isfinite(result["validation"]["loss"]) and math.isfinite(result["validation"]["selection_loss"])

@@ -11,7 +11,7 @@ import re
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -406,6 +406,11 @@ def read_source_split(dataset: DatasetSpec, split: str, report: SplitReport | No
 def prepared_split(folder: str | Path, split: str) -> str:
     """The Parquet file of one split in a prepared dataset's folder (written by prepare_dataset)."""
     return os.path.join(folder, f"{split}.parquet")
+
+
+def prepared_splits(folder: str | Path, splits: Sequence[str] = SPLITS) -> dict[str, str]:
+    """The Parquet file of each of `splits` in a prepared dataset's folder, by split name."""
+    return {split: prepared_split(folder, split) for split in splits}
 
 
 def prepare_dataset(dataset: DatasetSpec, out_dir: str | Path) -> PrepareReport:

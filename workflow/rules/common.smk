@@ -204,6 +204,12 @@ def job_model_source(wildcards):
 
 
 @signature_cached
+def job_metric(wildcards):
+    """The metric that scores a job's dataset."""
+    return config["datasets"][wildcards.dataset]["metric"]
+
+
+@signature_cached
 def job_task_params(wildcards):
     """The task of a job's dataset (see task_params)."""
     return task_params(wildcards.dataset)

@@ -27,7 +27,7 @@ rule export:
         report=out("bench/deploy/{dataset}/{model}.json"),
     params:
         task=job_task_params,
-        metric=lambda wildcards: config["datasets"][wildcards.dataset]["metric"],
+        metric=job_metric,
         eval_batch_size=config["finetune"]["eval_batch_size"],
         shape=canonical({key: BENCH[key] for key in ("batch_size", "seq_length")}),
         timing=TIMING_RUNS,

@@ -52,7 +52,7 @@ rule publish:
         scores=out("scores/{kind}/{dataset}/{model}.json"),
     params:
         base=job_model_source,
-        metric=lambda wildcards: config["datasets"][wildcards.dataset]["metric"],
+        metric=job_metric,
     log:
         out("logs/publish/{kind}/{dataset}/{model}.log"),
     localrule: True
